@@ -1,0 +1,78 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Alignment.Native;
+
+/// <summary>
+/// Loads TorchSharp's native libraries and, when that fails, says which file failed and why.
+/// </summary>
+/// <remarks>
+/// TorchSharp reports a failed native load as a bare <see cref="TypeInitializationException"/>. Call
+/// <see cref="EnsureLoaded"/> before the first tensor operation to get the loader's own message instead.
+/// </remarks>
+public static class TorchRuntime
+{
+    const string BridgeLibrary = "libLibTorchSharp.so";
+    static readonly Lazy<Exception?> LoadFailure = new(TryLoad, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>Initialises TorchSharp's CPU backend once per process.</summary>
+    /// <exception cref="DllNotFoundException">
+    /// A native library could not be loaded; the message names the file and gives the dynamic loader's error.
+    /// </exception>
+    public static void EnsureLoaded()
+    {
+        if (LoadFailure.Value is { } failure)
+            throw failure;
+    }
+
+    static Exception? TryLoad()
+    {
+        try
+        {
+            torch.InitializeDeviceType(DeviceType.CPU);
+            return null;
+        }
+        catch (Exception e) when (e is TypeInitializationException or NotSupportedException or DllNotFoundException)
+        {
+            return new DllNotFoundException(DescribeLoadFailure(BridgeCandidates(AppContext.BaseDirectory)), e);
+        }
+    }
+
+    /// <summary>The copies of TorchSharp's native bridge an app may load, below its base folder.</summary>
+    internal static IEnumerable<string> BridgeCandidates(string baseDirectory)
+    {
+        if (!OperatingSystem.IsLinux() || !Directory.Exists(baseDirectory))
+            return [];
+        return Directory.EnumerateFiles(baseDirectory, BridgeLibrary, SearchOption.AllDirectories).Order(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Loads each candidate file directly and reports the loader's error for each that fails.
+    /// </summary>
+    internal static string DescribeLoadFailure(IEnumerable<string> candidates)
+    {
+        var lines = new List<string>();
+        foreach (string path in candidates)
+        {
+            try
+            {
+                NativeLibrary.Free(NativeLibrary.Load(path));
+            }
+            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+            {
+                lines.Add($"'{path}' failed to load: {e.Message}");
+            }
+        }
+
+        string detail = lines.Count > 0
+            ? string.Join(Environment.NewLine, lines)
+            : "no copy of " + BridgeLibrary + " failed to load on its own; the failure is in a library it depends on (libtorch) " +
+              "or no TorchSharp backend package (TorchSharp-cpu, TorchSharp-cuda-*) is referenced by the app.";
+        string hint = detail.Contains("GLIBCXX_", StringComparison.Ordinal)
+            ? Environment.NewLine + "The system's libstdc++ is older than the one TorchSharp was built with. Referencing the Alignment " +
+              "package patches the copy in the build output automatically (its buildTransitive target); check that the target ran " +
+              "(AlignmentPatchNativeLibraries is not false) and that the app runs from its build or publish folder."
+            : "";
+        return "TorchSharp's native libraries could not be loaded." + Environment.NewLine + detail + hint;
+    }
+}
