@@ -86,7 +86,7 @@ public static class TokenLogProbs
                 nameof(lmHeadWeight));
         if (lmHeadWeight.dtype != hidden.dtype)
             throw new ArgumentException($"lmHeadWeight is {lmHeadWeight.dtype} but hidden is {hidden.dtype}; they must match.", nameof(lmHeadWeight));
-        if (lmHeadWeight.device != hidden.device)
+        if (!SameDevice(lmHeadWeight.device, hidden.device))
             throw new ArgumentException($"lmHeadWeight is on {lmHeadWeight.device} but hidden is on {hidden.device}.", nameof(lmHeadWeight));
 
         using var scope = NewDisposeScope();
@@ -176,9 +176,9 @@ public static class TokenLogProbs
             throw new ArgumentException($"targets has shape {Shape(targets)}; expected [{batch}, {time}].", nameof(targets));
         if (!IsInteger(targets.dtype))
             throw new ArgumentException($"targets must hold integer token ids, not {targets.dtype}.", nameof(targets));
-        if (targets.device != device)
+        if (!SameDevice(targets.device, device))
             throw new ArgumentException($"targets is on {targets.device} but the scores are on {device}.", nameof(targets));
-        if (mask is not null && mask.device != device)
+        if (mask is not null && !SameDevice(mask.device, device))
             throw new ArgumentException($"mask is on {mask.device} but the scores are on {device}.", nameof(mask));
         if (vocab < 1)
             throw new ArgumentException("The vocabulary dimension V must be at least 1.", nameof(targets));
@@ -217,6 +217,8 @@ public static class TokenLogProbs
         if (!mask.shape.SequenceEqual(tokenLogProbs.shape))
             throw new ArgumentException($"mask has shape {Shape(mask)}; expected {Shape(tokenLogProbs)}.", nameof(mask));
     }
+
+    static bool SameDevice(Device a, Device b) => a.type == b.type && a.index == b.index;
 
     static bool IsInteger(ScalarType dtype) =>
         dtype is ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte;

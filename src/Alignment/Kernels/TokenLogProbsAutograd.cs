@@ -90,6 +90,9 @@ internal sealed class LogitGatherFunction : SingleTensorFunction<LogitGatherFunc
             Tensor block = logits.narrow(0, start, length).to_type(accumulation);
             Tensor part = ChunkMath.LogitGradient(block, logSumExp.narrow(0, start, length),
                 targets.narrow(0, start, length), upstream.narrow(0, start, length));
+            Tensor counted = valid.narrow(0, start, length);
+            if (!counted.all().item<bool>())
+                part.masked_fill_(counted.logical_not().unsqueeze(1), 0.0); // padding logits may be NaN: 0·NaN is not 0
             gradient.narrow(0, start, length).copy_(part);
         }
         return [gradient.MoveToOuterDisposeScope(), null!, null!, null!];
