@@ -19,15 +19,17 @@ internal static class ChunkMath
 
     /// <summary>
     /// Gradient of <c>Σ_r g_r · log softmax(logits_r)[target_r]</c> with respect to the logits:
-    /// <c>g · (one_hot(target) − softmax)</c>, built in one fresh [C, V] tensor.
+    /// <c>g · (one_hot(target) − softmax)</c>, as one [C, V] tensor.
     /// </summary>
     /// <param name="logits">[C, V] accumulation dtype.</param>
     /// <param name="logSumExp">[C] saved from the forward pass.</param>
     /// <param name="targets">[C] int64.</param>
     /// <param name="upstream">[C] incoming gradient, 0 at skipped rows.</param>
-    public static Tensor LogitGradient(Tensor logits, Tensor logSumExp, Tensor targets, Tensor upstream)
+    /// <param name="overwrite">Build the result in <paramref name="logits"/>'s own storage (the caller owns it).</param>
+    public static Tensor LogitGradient(Tensor logits, Tensor logSumExp, Tensor targets, Tensor upstream, bool overwrite)
     {
-        Tensor gradient = logits.sub(logSumExp.unsqueeze(1)).exp_();      // [C, V] softmax
+        Tensor shift = logSumExp.unsqueeze(1);
+        Tensor gradient = (overwrite ? logits.sub_(shift) : logits.sub(shift)).exp_(); // [C, V] softmax
         Tensor column = upstream.unsqueeze(1);                              // [C, 1]
         gradient.mul_(column.neg());
         gradient.scatter_add_(1, targets.unsqueeze(1), column);
@@ -89,7 +91,7 @@ internal sealed class LogitGatherFunction : SingleTensorFunction<LogitGatherFunc
             long length = Math.Min(chunk, rows - start);
             Tensor block = logits.narrow(0, start, length).to_type(accumulation);
             Tensor part = ChunkMath.LogitGradient(block, logSumExp.narrow(0, start, length),
-                targets.narrow(0, start, length), upstream.narrow(0, start, length));
+                targets.narrow(0, start, length), upstream.narrow(0, start, length), overwrite: false); // block may view the input
             Tensor counted = valid.narrow(0, start, length);
             if (!counted.all().item<bool>())
                 part.masked_fill_(counted.logical_not().unsqueeze(1), 0.0); // padding logits may be NaN: 0·NaN is not 0
@@ -129,7 +131,8 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
         {
             using var scope = NewDisposeScope();
             long length = Math.Min(chunk, count - start);
-            Tensor block = Project(hidden, weight, rows.narrow(0, start, length), accumulation); // [C, V]
+            Tensor states = hidden.index_select(0, rows.narrow(0, start, length)); // [C, H]
+            Tensor block = Project(states, weight, accumulation);                   // [C, V]
             var (lse, picked) = ChunkMath.Score(block, rowTargets.narrow(0, start, length));
             logSumExp.narrow(0, start, length).copy_(lse);
             target.narrow(0, start, length).copy_(picked);
@@ -162,14 +165,14 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
             using var inner = NewDisposeScope();
             long length = Math.Min(chunk, count - start);
             Tensor chunkRows = rows.narrow(0, start, length);
-            Tensor block = Project(hidden, weight, chunkRows, accumulation); // [C, V] recomputed
+            Tensor states = hidden.index_select(0, chunkRows);  // [C, H]
+            Tensor block = Project(states, weight, accumulation); // [C, V] recomputed
             Tensor logitGradient = ChunkMath.LogitGradient(block, logSumExp.narrow(0, start, length),
-                rowTargets.narrow(0, start, length), upstream.narrow(0, start, length)).to_type(weight.dtype);
+                rowTargets.narrow(0, start, length), upstream.narrow(0, start, length), overwrite: true).to_type(weight.dtype);
             if (hiddenGradient is not null)
                 hiddenGradient.index_copy_(0, chunkRows, logitGradient.mm(weight)); // [C, H]
             if (weightGradient is not null)
             {
-                Tensor states = hidden.index_select(0, chunkRows); // [C, H]
                 if (weight.dtype == accumulation)
                     weightGradient.addmm_(logitGradient.t(), states);
                 else
@@ -180,10 +183,7 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
         return [hiddenGradient?.MoveToOuterDisposeScope()!, weightResult?.MoveToOuterDisposeScope()!, null!, null!, null!];
     }
 
-    /// <summary>Logits of the given rows, [C, V], in the accumulation dtype; the matmul runs in the weight's dtype.</summary>
-    static Tensor Project(Tensor hidden, Tensor weight, Tensor rows, ScalarType accumulation)
-    {
-        Tensor states = hidden.index_select(0, rows); // [C, H]
-        return states.mm(weight.t()).to_type(accumulation);
-    }
+    /// <summary>Logits [C, V] of hidden states [C, H], in the accumulation dtype; the matmul runs in the weight's dtype.</summary>
+    static Tensor Project(Tensor states, Tensor weight, ScalarType accumulation) =>
+        states.mm(weight.t()).to_type(accumulation);
 }
