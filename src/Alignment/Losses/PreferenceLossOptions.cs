@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Alignment.Losses;
+
+/// <summary>The f-divergence that regularises the policy towards the reference (f-DPO, Wang et al. 2023).</summary>
+public enum FDivergence
+{
+    /// <summary>Reverse KL, standard DPO: the score of a completion is its log-ratio.</summary>
+    ReverseKl,
+
+    /// <summary>Forward KL: score <c>−exp(−log-ratio)</c>.</summary>
+    ForwardKl,
+
+    /// <summary>Jensen–Shannon: score <c>log σ(log-ratio)</c> (equal to <c>log(2u/(1+u)) − log 2</c>).</summary>
+    JensenShannon,
+
+    /// <summary>α-divergence: score <c>−exp(−α·log-ratio)/α</c>; α from <see cref="PreferenceLossOptions.AlphaDivergenceCoef"/>.</summary>
+    AlphaDivergence,
+}
+
+/// <summary>
+/// Hyper-parameters of the built-in losses, named as in TRL's configs (<c>beta</c>, <c>label_smoothing</c>, ...).
+/// Each loss reads the fields that apply to it and validates them when it is created.
+/// </summary>
+public sealed record PreferenceLossOptions
+{
+    /// <summary><c>beta</c>: strength of the implicit KL regularisation (DPO family, KTO, CPO/SimPO); ORPO's λ. Must be &gt; 0.</summary>
+    public double Beta { get; init; } = 0.1;
+
+    /// <summary><c>label_smoothing</c> ε: assumed probability that a preference label is flipped (cDPO, robust, EXO, AOT, CPO). In [0, 0.5).</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary><c>reference_free</c>: use a uniform reference (log-ratios are the policy's log-probabilities).</summary>
+    public bool ReferenceFree { get; init; }
+
+    /// <summary><c>f_divergence_type</c> for the reference-based losses.</summary>
+    public FDivergence FDivergence { get; init; } = FDivergence.ReverseKl;
+
+    /// <summary><c>f_alpha_divergence_coef</c> α of <see cref="Losses.FDivergence.AlphaDivergence"/>; in (0, 1].</summary>
+    public double AlphaDivergenceCoef { get; init; } = 0.5;
+
+    /// <summary><c>use_weighting</c>: weight each pair by its WPO weight (Zhou et al. 2024).</summary>
+    public bool UseWeighting { get; init; }
+
+    /// <summary><c>ld_alpha</c>: LD-DPO's weight (in [0, 1]) on the policy's tokens past the shorter completion's length; null = off.</summary>
+    public double? LdAlpha { get; init; }
+
+    /// <summary><c>rpo_alpha</c>: weight of the chosen completions' NLL added to the loss (RPO); null = off.</summary>
+    public double? RpoAlpha { get; init; }
+
+    /// <summary><c>discopop_tau</c>: temperature of DiscoPOP's mixing sigmoid. Must be &gt; 0.</summary>
+    public double DiscopopTau { get; init; } = 0.05;
+
+    /// <summary><c>simpo_gamma</c> γ: SimPO's target reward margin.</summary>
+    public double SimpoGamma { get; init; } = 0.5;
+
+    /// <summary><c>cpo_alpha</c>: weight of the chosen NLL in CPO (default 1) and CPO-SimPO (SimPO default 0).</summary>
+    public double? CpoAlpha { get; init; }
+
+    /// <summary><c>desirable_weight</c> λD of KTO. Must be &gt; 0.</summary>
+    public double DesirableWeight { get; init; } = 1.0;
+
+    /// <summary><c>undesirable_weight</c> λU of KTO. Must be &gt; 0.</summary>
+    public double UndesirableWeight { get; init; } = 1.0;
+
+    /// <summary>Where warnings go (for example KTO's class-balance advice). Defaults to nowhere.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>Checks the fields every built-in loss reads.</summary>
+    /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
+    public void Validate()
+    {
+        if (!(Beta > 0) || double.IsInfinity(Beta))
+            throw new ArgumentException($"beta must be a finite number > 0, got {Beta}.", nameof(Beta));
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 0.5))
+            throw new ArgumentException($"label_smoothing must be in [0, 0.5), got {LabelSmoothing}.", nameof(LabelSmoothing));
+        if (!(AlphaDivergenceCoef > 0 && AlphaDivergenceCoef <= 1))
+            throw new ArgumentException($"f_alpha_divergence_coef must be in (0, 1], got {AlphaDivergenceCoef}.", nameof(AlphaDivergenceCoef));
+        if (LdAlpha is { } ld && !(ld >= 0 && ld <= 1))
+            throw new ArgumentException($"ld_alpha must be in [0, 1], got {ld}.", nameof(LdAlpha));
+        if (RpoAlpha is { } rpo && (!(rpo >= 0) || double.IsInfinity(rpo)))
+            throw new ArgumentException($"rpo_alpha must be a finite number >= 0, got {rpo}.", nameof(RpoAlpha));
+        if (!(DiscopopTau > 0))
+            throw new ArgumentException($"discopop_tau must be > 0, got {DiscopopTau}.", nameof(DiscopopTau));
+        if (double.IsNaN(SimpoGamma) || double.IsInfinity(SimpoGamma))
+            throw new ArgumentException($"simpo_gamma must be finite, got {SimpoGamma}.", nameof(SimpoGamma));
+        if (CpoAlpha is { } cpo && (!(cpo >= 0) || double.IsInfinity(cpo)))
+            throw new ArgumentException($"cpo_alpha must be a finite number >= 0, got {cpo}.", nameof(CpoAlpha));
+        if (!(DesirableWeight > 0))
+            throw new ArgumentException($"desirable_weight must be > 0, got {DesirableWeight}.", nameof(DesirableWeight));
+        if (!(UndesirableWeight > 0))
+            throw new ArgumentException($"undesirable_weight must be > 0, got {UndesirableWeight}.", nameof(UndesirableWeight));
+        ArgumentNullException.ThrowIfNull(Logger, nameof(Logger));
+    }
+}
