@@ -17,9 +17,12 @@ internal static class LossMath
     /// <summary><c>log(1 − exp(x))</c> for x &lt; 0, stable near 0 and for very negative x (Mächler 2012).</summary>
     public static Tensor Log1mExp(Tensor x)
     {
-        Tensor nearZero = x.neg().expm1().log();  // log(1 − e^x) = log(−expm1(x)), accurate for x in (−ln 2, 0)
-        Tensor farFromZero = x.exp().neg().log1p(); // log1p(−e^x), accurate for x ≤ −ln 2
-        return nearZero.where(x.gt(-Math.Log(2)), farFromZero);
+        // Each branch sees only inputs from its own domain: where() back-propagates 0 into the unused branch, and
+        // 0 times an infinite local derivative (expm1 of a huge value) would be NaN.
+        double ln2 = Math.Log(2);
+        Tensor nearZero = x.clamp_min(-ln2).neg().expm1().log();   // log(−expm1(x)), accurate for x in (−ln 2, 0)
+        Tensor farFromZero = x.clamp_max(-ln2).exp().neg().log1p(); // log1p(−e^x), accurate for x ≤ −ln 2
+        return nearZero.where(x.gt(-ln2), farFromZero);
     }
 
     /// <summary>The metrics every preference loss reports, with TRL's names, as detached scalars.</summary>
