@@ -102,6 +102,84 @@ public static class TokenLogProbs
         return result.reshape(batch, time).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// WPO log-weight of each sequence (Zhou et al. 2024, eq. 2, as TRL computes it): the mean over its counted tokens
+    /// of <c>log p(target) − log Σ_v p(v)²</c>, computed chunk by chunk without gradient. Feed it to
+    /// <c>CompletionLogProbs.WpoLogWeights</c> for losses with <c>use_weighting</c>.
+    /// </summary>
+    /// <param name="logits">[B, T, V] floating point.</param>
+    /// <param name="targets">[B, T] integer token ids in [0, V), or <see cref="IgnoreIndex"/>.</param>
+    /// <param name="mask">[B, T] optional; positions where it is 0 are skipped.</param>
+    /// <param name="ignoreIndex">Target id that marks a skipped position.</param>
+    /// <param name="chunkSize">Rows per chunk; <see cref="AutoChunkSize"/> picks one from V.</param>
+    /// <returns>[B] float32 (float64 for float64 logits); 0 for a sequence with no counted token.</returns>
+    public static Tensor WpoLogWeights(Tensor logits, Tensor targets, Tensor? mask = null, long ignoreIndex = IgnoreIndex,
+        int chunkSize = AutoChunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        RequireRank(logits, 3, nameof(logits), "[B, T, V]");
+        RequireFloating(logits, nameof(logits));
+        long batch = logits.shape[0], time = logits.shape[1], vocab = logits.shape[2];
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, logits.device, ignoreIndex);
+        Tensor flat = logits.reshape(batch * time, vocab);
+        ScalarType accumulation = AccumulationType(logits.dtype);
+        Tensor adjusted = SquaredMassAdjusted(batch * time, ResolveChunk(chunkSize, vocab), safeTargets, accumulation, logits.device,
+            (start, length) => flat.narrow(0, start, length).to_type(accumulation));
+        return SequenceMean(adjusted.reshape(batch, time), valid.reshape(batch, time)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="WpoLogWeights(Tensor, Tensor, Tensor?, long, int)"/> from hidden states and the lm_head weight, never
+    /// materialising the full logits.
+    /// </summary>
+    /// <param name="hidden">[B, T, H] final hidden states.</param>
+    /// <param name="lmHeadWeight">[V, H] output projection, same dtype and device as hidden.</param>
+    /// <param name="targets">[B, T] integer token ids in [0, V), or <see cref="IgnoreIndex"/>.</param>
+    /// <param name="mask">[B, T] optional; positions where it is 0 are skipped.</param>
+    /// <param name="chunkSize">Tokens per chunk; <see cref="AutoChunkSize"/> picks one from V.</param>
+    /// <param name="ignoreIndex">Target id that marks a skipped position.</param>
+    /// <returns>[B] float32 (float64 for float64 input).</returns>
+    public static Tensor WpoLogWeightsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor? mask = null,
+        int chunkSize = AutoChunkSize, long ignoreIndex = IgnoreIndex)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(lmHeadWeight);
+        RequireRank(hidden, 3, nameof(hidden), "[B, T, H]");
+        RequireRank(lmHeadWeight, 2, nameof(lmHeadWeight), "[V, H]");
+        if (lmHeadWeight.shape[1] != hidden.shape[2] || lmHeadWeight.dtype != hidden.dtype)
+            throw new ArgumentException(
+                $"lmHeadWeight is {lmHeadWeight.dtype} {Shape(lmHeadWeight)}; expected {hidden.dtype} [V, {hidden.shape[2]}] to match hidden.",
+                nameof(lmHeadWeight));
+        long batch = hidden.shape[0], time = hidden.shape[1], vocab = lmHeadWeight.shape[0];
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
+        Tensor flat = hidden.reshape(batch * time, hidden.shape[2]);
+        ScalarType accumulation = AccumulationType(hidden.dtype);
+        Tensor adjusted = SquaredMassAdjusted(batch * time, ResolveChunk(chunkSize, vocab), safeTargets, accumulation, hidden.device,
+            (start, length) => flat.narrow(0, start, length).mm(lmHeadWeight.t()).to_type(accumulation));
+        return SequenceMean(adjusted.reshape(batch, time), valid.reshape(batch, time)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Per row: <c>log p(target) − log Σ p² = target − lse − (lse(2x) − 2·lse) = target + lse − lse(2x)</c>.</summary>
+    static Tensor SquaredMassAdjusted(long rows, int chunk, Tensor targets, ScalarType accumulation, Device device,
+        Func<long, long, Tensor> logitsOf)
+    {
+        Tensor adjusted = empty(rows, accumulation, device);
+        for (long start = 0; start < rows; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            long length = Math.Min(chunk, rows - start);
+            Tensor block = logitsOf(start, length);                                    // [C, V]
+            var (lse, target) = ChunkMath.Score(block, targets.narrow(0, start, length));
+            Tensor squaredMass = block.mul(2).logsumexp(1);                             // log Σ exp(2x)
+            adjusted.narrow(0, start, length).copy_(target.add(lse).sub(squaredMass));
+        }
+        return adjusted;
+    }
+
     /// <summary>Which positions count: mask non-zero and target not <paramref name="ignoreIndex"/>.</summary>
     /// <param name="targets">[B, T] integer token ids.</param>
     /// <param name="mask">[B, T] optional.</param>

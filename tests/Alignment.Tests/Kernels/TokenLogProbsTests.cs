@@ -293,6 +293,28 @@ public sealed class TokenLogProbsTests
     }
 
     [Fact]
+    public void Wpo_log_weights_are_the_mean_of_log_p_minus_log_sum_of_squared_probabilities()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(41).manual_seed(41);
+        long batch = 3, time = 5, width = 6, vocab = 11;
+        var c = RandomCase(generator, batch, time, vocab);
+        Tensor hidden = randn([batch, time, width], ScalarType.Float64, generator: generator);
+        Tensor weight = randn([vocab, width], ScalarType.Float64, generator: generator);
+        Tensor logits = einsum("bth,vh->btv", hidden, weight);
+
+        // Naive: probabilities in full, then the WPO formula token by token.
+        Tensor probabilities = logits.softmax(-1);
+        Tensor logP = probabilities.gather(-1, c.Targets.where(c.Valid, 0L).unsqueeze(-1)).squeeze(-1).log();
+        Tensor logSquaredMass = probabilities.square().sum(-1).log();
+        Tensor perToken = logP.sub(logSquaredMass).where(c.Valid, 0.0);
+        Tensor expected = perToken.sum(1).div(c.Valid.sum(1).clamp_min(1));
+
+        Assert.True(TokenLogProbs.WpoLogWeights(logits, c.Targets, c.Mask, chunkSize: 4).allclose(expected, rtol: 0, atol: 1e-12));
+        Assert.True(TokenLogProbs.WpoLogWeightsFromHidden(hidden, weight, c.Targets, c.Mask, chunkSize: 4).allclose(expected, rtol: 0, atol: 1e-12));
+    }
+
+    [Fact]
     public void Repeated_forward_and_backward_leave_no_live_tensors()
     {
         var generator = new Generator(1).manual_seed(1);
