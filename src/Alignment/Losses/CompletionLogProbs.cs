@@ -107,6 +107,12 @@ public sealed class PreferenceForward
     /// <summary>Reference model on the same mismatched pairs.</summary>
     public CompletionLogProbs? ReferenceKlCompletions { get; init; }
 
+    /// <summary>
+    /// [B] optional per-pair margins from the data (for example a rating difference), for losses that use them;
+    /// the built-in losses ignore it.
+    /// </summary>
+    public Tensor? Margins { get; init; }
+
     internal static T Require<T>(T? value, string field, string loss) where T : class =>
         value ?? throw new InvalidOperationException($"The '{loss}' loss needs PreferenceForward.{field}, which is not set.");
 }
