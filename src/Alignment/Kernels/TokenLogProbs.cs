@@ -50,11 +50,7 @@ public static class TokenLogProbs
     public static Tensor FromLogits(Tensor logits, Tensor targets, Tensor? mask = null, long ignoreIndex = IgnoreIndex,
         int chunkSize = AutoChunkSize)
     {
-        ArgumentNullException.ThrowIfNull(logits);
-        RequireRank(logits, 3, nameof(logits), "[B, T, V]");
-        RequireFloating(logits, nameof(logits));
-        long batch = logits.shape[0], time = logits.shape[1], vocab = logits.shape[2];
-
+        var (batch, time, vocab) = RequireLogits(logits);
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, logits.device, ignoreIndex);
         Tensor flat = logits.reshape(batch * time, vocab); // [N, V]
@@ -80,21 +76,7 @@ public static class TokenLogProbs
     public static Tensor FromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor? mask = null,
         int chunkSize = AutoChunkSize, long ignoreIndex = IgnoreIndex)
     {
-        ArgumentNullException.ThrowIfNull(hidden);
-        ArgumentNullException.ThrowIfNull(lmHeadWeight);
-        RequireRank(hidden, 3, nameof(hidden), "[B, T, H]");
-        RequireRank(lmHeadWeight, 2, nameof(lmHeadWeight), "[V, H]");
-        RequireFloating(hidden, nameof(hidden));
-        long batch = hidden.shape[0], time = hidden.shape[1], width = hidden.shape[2], vocab = lmHeadWeight.shape[0];
-        if (lmHeadWeight.shape[1] != width)
-            throw new ArgumentException(
-                $"lmHeadWeight has shape [{lmHeadWeight.shape[0]}, {lmHeadWeight.shape[1]}]; expected [V, {width}] to match hidden's last dimension.",
-                nameof(lmHeadWeight));
-        if (lmHeadWeight.dtype != hidden.dtype)
-            throw new ArgumentException($"lmHeadWeight is {lmHeadWeight.dtype} but hidden is {hidden.dtype}; they must match.", nameof(lmHeadWeight));
-        if (!SameDevice(lmHeadWeight.device, hidden.device))
-            throw new ArgumentException($"lmHeadWeight is on {lmHeadWeight.device} but hidden is on {hidden.device}.", nameof(lmHeadWeight));
-
+        var (batch, time, width, vocab) = RequireHiddenAndHead(hidden, lmHeadWeight);
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
         Tensor flat = hidden.reshape(batch * time, width); // [N, H]
@@ -116,10 +98,7 @@ public static class TokenLogProbs
     public static Tensor WpoLogWeights(Tensor logits, Tensor targets, Tensor? mask = null, long ignoreIndex = IgnoreIndex,
         int chunkSize = AutoChunkSize)
     {
-        ArgumentNullException.ThrowIfNull(logits);
-        RequireRank(logits, 3, nameof(logits), "[B, T, V]");
-        RequireFloating(logits, nameof(logits));
-        long batch = logits.shape[0], time = logits.shape[1], vocab = logits.shape[2];
+        var (batch, time, vocab) = RequireLogits(logits);
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, logits.device, ignoreIndex);
@@ -144,19 +123,11 @@ public static class TokenLogProbs
     public static Tensor WpoLogWeightsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor? mask = null,
         int chunkSize = AutoChunkSize, long ignoreIndex = IgnoreIndex)
     {
-        ArgumentNullException.ThrowIfNull(hidden);
-        ArgumentNullException.ThrowIfNull(lmHeadWeight);
-        RequireRank(hidden, 3, nameof(hidden), "[B, T, H]");
-        RequireRank(lmHeadWeight, 2, nameof(lmHeadWeight), "[V, H]");
-        if (lmHeadWeight.shape[1] != hidden.shape[2] || lmHeadWeight.dtype != hidden.dtype)
-            throw new ArgumentException(
-                $"lmHeadWeight is {lmHeadWeight.dtype} {Shape(lmHeadWeight)}; expected {hidden.dtype} [V, {hidden.shape[2]}] to match hidden.",
-                nameof(lmHeadWeight));
-        long batch = hidden.shape[0], time = hidden.shape[1], vocab = lmHeadWeight.shape[0];
+        var (batch, time, width, vocab) = RequireHiddenAndHead(hidden, lmHeadWeight);
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
-        Tensor flat = hidden.reshape(batch * time, hidden.shape[2]);
+        Tensor flat = hidden.reshape(batch * time, width);
         ScalarType accumulation = AccumulationType(hidden.dtype);
         Tensor adjusted = SquaredMassAdjusted(batch * time, ResolveChunk(chunkSize, vocab), safeTargets, accumulation, hidden.device,
             (start, length) => flat.narrow(0, start, length).mm(lmHeadWeight.t()).to_type(accumulation));
@@ -279,6 +250,34 @@ public static class TokenLogProbs
         }
         Tensor safe = ids.where(valid, 0L);
         return (safe.reshape(batch * time), valid.reshape(batch * time));
+    }
+
+    /// <summary>Checks [B, T, V] floating-point logits and returns their sizes.</summary>
+    static (long Batch, long Time, long Vocab) RequireLogits(Tensor logits)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        RequireRank(logits, 3, nameof(logits), "[B, T, V]");
+        RequireFloating(logits, nameof(logits));
+        return (logits.shape[0], logits.shape[1], logits.shape[2]);
+    }
+
+    /// <summary>Checks [B, T, H] hidden states against a [V, H] lm_head weight of the same dtype and device.</summary>
+    static (long Batch, long Time, long Width, long Vocab) RequireHiddenAndHead(Tensor hidden, Tensor lmHeadWeight)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(lmHeadWeight);
+        RequireRank(hidden, 3, nameof(hidden), "[B, T, H]");
+        RequireRank(lmHeadWeight, 2, nameof(lmHeadWeight), "[V, H]");
+        RequireFloating(hidden, nameof(hidden));
+        long width = hidden.shape[2];
+        if (lmHeadWeight.shape[1] != width)
+            throw new ArgumentException(
+                $"lmHeadWeight has shape {Shape(lmHeadWeight)}; expected [V, {width}] to match hidden's last dimension.", nameof(lmHeadWeight));
+        if (lmHeadWeight.dtype != hidden.dtype)
+            throw new ArgumentException($"lmHeadWeight is {lmHeadWeight.dtype} but hidden is {hidden.dtype}; they must match.", nameof(lmHeadWeight));
+        if (!SameDevice(lmHeadWeight.device, hidden.device))
+            throw new ArgumentException($"lmHeadWeight is on {lmHeadWeight.device} but hidden is on {hidden.device}.", nameof(lmHeadWeight));
+        return (hidden.shape[0], hidden.shape[1], width, lmHeadWeight.shape[0]);
     }
 
     static void RequireRank(Tensor tensor, int rank, string name, string layout)
