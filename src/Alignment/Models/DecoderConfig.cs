@@ -1,0 +1,199 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Alignment.Models;
+
+/// <summary>Rotary-embedding frequency scaling (<c>rope_scaling</c> in config.json).</summary>
+/// <param name="Type"><c>llama3</c> or <c>linear</c>.</param>
+/// <param name="Factor">Scaling factor.</param>
+/// <param name="LowFreqFactor">llama3: <c>low_freq_factor</c>.</param>
+/// <param name="HighFreqFactor">llama3: <c>high_freq_factor</c>.</param>
+/// <param name="OriginalMaxPositionEmbeddings">llama3: <c>original_max_position_embeddings</c>.</param>
+public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4,
+    long OriginalMaxPositionEmbeddings = 8192);
+
+/// <summary>
+/// The architecture of a Llama-family decoder as Hugging Face's <c>config.json</c> describes it: Llama 2/3, Mistral,
+/// Qwen2/2.5, SmolLM and TinyLlama checkpoints.
+/// </summary>
+public sealed record DecoderConfig
+{
+    /// <summary>The <c>model_type</c> values this library implements.</summary>
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2"];
+
+    /// <summary><c>model_type</c>.</summary>
+    public string ModelType { get; init; } = "llama";
+    /// <summary><c>vocab_size</c> V.</summary>
+    public int VocabSize { get; init; }
+    /// <summary><c>hidden_size</c> H.</summary>
+    public int HiddenSize { get; init; }
+    /// <summary><c>intermediate_size</c> of the SwiGLU MLP.</summary>
+    public int IntermediateSize { get; init; }
+    /// <summary><c>num_hidden_layers</c>.</summary>
+    public int NumHiddenLayers { get; init; }
+    /// <summary><c>num_attention_heads</c>.</summary>
+    public int NumAttentionHeads { get; init; }
+    /// <summary><c>num_key_value_heads</c> (grouped-query attention); defaults to the attention heads.</summary>
+    public int NumKeyValueHeads { get; init; }
+    /// <summary><c>head_dim</c>; defaults to H / heads.</summary>
+    public int HeadDim { get; init; }
+    /// <summary><c>rms_norm_eps</c>.</summary>
+    public double RmsNormEps { get; init; } = 1e-6;
+    /// <summary><c>rope_theta</c>.</summary>
+    public double RopeTheta { get; init; } = 10000;
+    /// <summary><c>rope_scaling</c>, or null.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+    /// <summary><c>max_position_embeddings</c>.</summary>
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+    /// <summary><c>tie_word_embeddings</c>: the lm_head is the embedding matrix.</summary>
+    public bool TieWordEmbeddings { get; init; }
+    /// <summary>Biases on the q/k/v projections (Qwen2, or Llama's <c>attention_bias</c>).</summary>
+    public bool QkvBias { get; init; }
+    /// <summary>Bias on the output projection (Llama's <c>attention_bias</c>; Qwen2 has none).</summary>
+    public bool OutputBias { get; init; }
+    /// <summary><c>mlp_bias</c>.</summary>
+    public bool MlpBias { get; init; }
+    /// <summary><c>sliding_window</c> when in use (Mistral, Qwen2 with <c>use_sliding_window</c>), else null.</summary>
+    public int? SlidingWindow { get; init; }
+    /// <summary><c>bos_token_id</c>.</summary>
+    public long? BosTokenId { get; init; }
+    /// <summary><c>eos_token_id</c> (one or several).</summary>
+    public IReadOnlyList<long> EosTokenIds { get; init; } = [];
+    /// <summary><c>pad_token_id</c>.</summary>
+    public long? PadTokenId { get; init; }
+    /// <summary><c>torch_dtype</c> as stored, for example <c>bfloat16</c>.</summary>
+    public string? TorchDtype { get; init; }
+
+    /// <summary>The parsed JSON, kept so that saving writes back the fields this library does not interpret.</summary>
+    public JsonObject Raw { get; init; } = new();
+
+    /// <summary>Reads <c>config.json</c>.</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="InvalidDataException">Malformed JSON, an unsupported <c>model_type</c> or feature, or a missing or inconsistent field; the message names it.</exception>
+    public static DecoderConfig Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"No config.json at '{path}'.", path);
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException($"'{path}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+        }
+        try
+        {
+            return FromJson(root);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"'{path}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Interprets a parsed config.json.</summary>
+    /// <exception cref="InvalidDataException">As <see cref="Load"/>.</exception>
+    public static DecoderConfig FromJson(JsonObject json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        // Values built in code are typed by their CLR type (an int cannot be read as a long); parsed ones convert freely.
+        JsonObject root = JsonNode.Parse(json.ToJsonString())!.AsObject();
+        string modelType = String(root, "model_type") ?? throw new InvalidDataException("\"model_type\" is missing.");
+        if (!SupportedModelTypes.Contains(modelType))
+            throw new InvalidDataException($"model_type '{modelType}' is not supported; supported: {string.Join(", ", SupportedModelTypes)}.");
+        if (root["quantization_config"] is not null)
+            throw new InvalidDataException("quantized checkpoints (\"quantization_config\") are not supported.");
+        string act = String(root, "hidden_act") ?? "silu";
+        if (act != "silu")
+            throw new InvalidDataException($"hidden_act '{act}' is not supported; the Llama family uses 'silu'.");
+
+        int hidden = RequiredInt(root, "hidden_size");
+        int heads = RequiredInt(root, "num_attention_heads");
+        int kvHeads = Int(root, "num_key_value_heads") ?? heads;
+        int headDim = Int(root, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
+            : throw new InvalidDataException($"hidden_size {hidden} is not divisible by num_attention_heads {heads} and head_dim is not given."));
+        if (heads % kvHeads != 0)
+            throw new InvalidDataException($"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}.");
+        if (headDim % 2 != 0)
+            throw new InvalidDataException($"head_dim {headDim} must be even for rotary embeddings.");
+
+        bool qwen = modelType == "qwen2";
+        bool attentionBias = Bool(root, "attention_bias") ?? false;
+        int? window = modelType switch
+        {
+            "mistral" => Int(root, "sliding_window"),
+            "qwen2" when Bool(root, "use_sliding_window") == true => Int(root, "sliding_window"),
+            _ => null,
+        };
+
+        return new DecoderConfig
+        {
+            ModelType = modelType,
+            VocabSize = RequiredInt(root, "vocab_size"),
+            HiddenSize = hidden,
+            IntermediateSize = RequiredInt(root, "intermediate_size"),
+            NumHiddenLayers = RequiredInt(root, "num_hidden_layers"),
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = kvHeads,
+            HeadDim = headDim,
+            RmsNormEps = Double(root, "rms_norm_eps") ?? 1e-6,
+            RopeTheta = Double(root, "rope_theta") ?? 10000,
+            RopeScaling = ParseRopeScaling(root["rope_scaling"]),
+            MaxPositionEmbeddings = Int(root, "max_position_embeddings") ?? 2048,
+            TieWordEmbeddings = Bool(root, "tie_word_embeddings") ?? false,
+            QkvBias = qwen || attentionBias,
+            OutputBias = !qwen && attentionBias,
+            MlpBias = Bool(root, "mlp_bias") ?? false,
+            SlidingWindow = window,
+            BosTokenId = Long(root, "bos_token_id"),
+            EosTokenIds = root["eos_token_id"] switch
+            {
+                JsonArray ids => ids.Select(id => id!.GetValue<long>()).ToArray(),
+                JsonValue id => [id.GetValue<long>()],
+                _ => [],
+            },
+            PadTokenId = Long(root, "pad_token_id"),
+            TorchDtype = String(root, "torch_dtype"),
+            Raw = root,
+        };
+    }
+
+    /// <summary>Writes <c>config.json</c>: the original JSON with <c>torch_dtype</c> set to the weights' dtype.</summary>
+    public void Save(string path, string? torchDtype = null)
+    {
+        JsonObject json = (JsonObject)Raw.DeepClone();
+        if (torchDtype is not null)
+            json["torch_dtype"] = torchDtype;
+        File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    static RopeScaling? ParseRopeScaling(JsonNode? node)
+    {
+        if (node is not JsonObject scaling)
+            return null;
+        string type = String(scaling, "rope_type") ?? String(scaling, "type") ?? "default";
+        return type switch
+        {
+            "default" => null,
+            "llama3" => new RopeScaling("llama3", RequiredDouble(scaling, "factor"), Double(scaling, "low_freq_factor") ?? 1,
+                Double(scaling, "high_freq_factor") ?? 4, Long(scaling, "original_max_position_embeddings") ?? 8192),
+            "linear" => new RopeScaling("linear", RequiredDouble(scaling, "factor")),
+            _ => throw new InvalidDataException($"rope_scaling type '{type}' is not supported; supported: llama3, linear."),
+        };
+    }
+
+    static string? String(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+    static bool? Bool(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out bool b) ? b : null;
+    static long? Long(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out long l) ? l : null;
+    static int? Int(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out int i) ? i : null;
+
+    static double? Double(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out double d) ? d : null;
+
+    static int RequiredInt(JsonObject o, string key) => Int(o, key) is { } value && value > 0 ? value
+        : throw new InvalidDataException($"\"{key}\" must be a positive integer; found {o[key]?.ToJsonString() ?? "nothing"}.");
+
+    static double RequiredDouble(JsonObject o, string key) => Double(o, key)
+        ?? throw new InvalidDataException($"\"{key}\" must be a number; found {o[key]?.ToJsonString() ?? "nothing"}.");
+}

@@ -1,0 +1,191 @@
+using Alignment.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Alignment.Models;
+
+/// <summary>How to load a model folder.</summary>
+public sealed record ModelLoadOptions
+{
+    /// <summary>dtype of the weights in memory (float32 or bfloat16; float16 also works). Null keeps float32.</summary>
+    public ScalarType? DType { get; init; }
+
+    /// <summary>Device for the weights. Null means CPU.</summary>
+    public Device? Device { get; init; }
+}
+
+/// <summary>
+/// A Llama-family decoder (Llama 2/3, Mistral, Qwen2/2.5, SmolLM, TinyLlama) that computes what Hugging Face
+/// transformers' <c>LlamaForCausalLM</c> / <c>MistralForCausalLM</c> / <c>Qwen2ForCausalLM</c> compute, with the same
+/// parameter names, loaded from and saved to Hugging Face model folders.
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module, ICausalLM
+{
+#pragma warning disable IDE1006 // Hugging Face names
+    private LlamaBackbone model;
+    private Projection? lm_head;
+#pragma warning restore IDE1006
+    private readonly RotaryEmbedding _rope;
+
+    /// <summary>Files of a model folder, besides the weights and config.json, that travel with a saved model.</summary>
+    public static IReadOnlyList<string> CompanionFiles { get; } =
+    [
+        "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+        "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
+    ];
+
+    /// <summary>A randomly initialised model of the given architecture, float32 on the CPU.</summary>
+    public LlamaForCausalLM(DecoderConfig config) : base(nameof(LlamaForCausalLM))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        model = new LlamaBackbone("model", config);
+        if (!config.TieWordEmbeddings)
+            lm_head = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false);
+        _rope = new RotaryEmbedding(config);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public DecoderConfig Config { get; }
+
+    /// <summary>The folder this model was loaded from, if any (its tokenizer files are copied on save).</summary>
+    public string? SourceFolder { get; private set; }
+
+    /// <inheritdoc />
+    public Tensor LmHeadWeight => lm_head?.Weight ?? model.Embeddings.weight!;
+
+    /// <inheritdoc />
+    public Device Device => model.Norm.parameters().First().device;
+
+    /// <summary>The dtype of the weights.</summary>
+    public ScalarType DType => model.Norm.parameters().First().dtype;
+
+    /// <summary>Every projection that can carry a LoRA adapter, by its Hugging Face module name.</summary>
+    public IEnumerable<(string Name, Projection Projection)> Projections =>
+        model.Layers.SelectMany((layer, i) => layer.Projections.Select(p => ($"model.layers.{i}.{p.Name}", p.Projection)));
+
+    /// <summary>Loads a Hugging Face model folder (config.json and safetensors weights, single file or sharded).</summary>
+    /// <param name="folder">The model folder.</param>
+    /// <param name="options">dtype and device; float32 on CPU when null.</param>
+    /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
+    /// <exception cref="InvalidDataException">The config is unsupported, or the weights do not fit it (every problem listed).</exception>
+    public static LlamaForCausalLM FromPretrained(string folder, ModelLoadOptions? options = null)
+    {
+        TorchRuntime.EnsureLoaded();
+        DecoderConfig config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
+        var model = new LlamaForCausalLM(config);
+        try
+        {
+            if (options?.DType is { } dtype && dtype != ScalarType.Float32)
+                model.to(dtype);
+            using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
+            {
+                var ignorable = new HashSet<string>(StringComparer.Ordinal);
+                if (config.TieWordEmbeddings)
+                    ignorable.Add("lm_head.weight"); // some tied checkpoints store the copy anyway
+                foreach (string name in checkpoint.Entries.Keys.Where(n => n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)))
+                    ignorable.Add(name);             // older checkpoints saved the rotary buffer
+                checkpoint.LoadInto(model, ignorable);
+            }
+            if (options?.Device is { } device)
+                model.to(device);
+            model.SourceFolder = Path.GetFullPath(folder);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Saves a Hugging Face model folder that this library and transformers load back: config.json (torch_dtype set),
+    /// safetensors weights (sharded above <paramref name="maxShardBytes"/>), and the tokenizer and generation files of
+    /// <see cref="SourceFolder"/>. Active LoRA adapters are merged into the saved weights (the model itself is unchanged).
+    /// </summary>
+    /// <param name="folder">Destination folder (created when absent).</param>
+    /// <param name="maxShardBytes">Largest shard, in bytes.</param>
+    public void SavePretrained(string folder, long maxShardBytes = 5L << 30)
+    {
+        Directory.CreateDirectory(folder);
+        using var scope = NewDisposeScope();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        var adapters = Projections.Where(p => p.Projection.HasLora && p.Projection.LoraEnabled)
+            .ToDictionary(p => p.Name + ".weight", p => p.Projection);
+        foreach (var (name, tensor) in state_dict())
+        {
+            if (name.Contains(".lora_", StringComparison.Ordinal))
+                continue;
+            Tensor value = tensor;
+            if (adapters.TryGetValue(name, out Projection? projection))
+                using (no_grad())
+                    value = tensor.add(projection.LoraB!.mm(projection.LoraA!).mul(projection.LoraScale).to_type(tensor.dtype));
+            tensors.Add(new(name, value));
+        }
+        SafeTensorsCheckpoint.Save(folder, tensors, maxShardBytes);
+        Config.Save(Path.Combine(folder, "config.json"), DTypeName(DType));
+        if (SourceFolder is not null && Path.GetFullPath(folder) != SourceFolder)
+            foreach (string file in CompanionFiles)
+                if (File.Exists(Path.Combine(SourceFolder, file)))
+                    File.Copy(Path.Combine(SourceFolder, file), Path.Combine(folder, file), overwrite: true);
+    }
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputIds);
+        if (inputIds.dim() != 2 || inputIds.dtype != ScalarType.Int64)
+            throw new ArgumentException($"inputIds must be [B, T] int64, got {inputIds.dtype} [{string.Join(", ", inputIds.shape)}].", nameof(inputIds));
+        long batch = inputIds.shape[0], time = inputIds.shape[1], past = cache?.Length ?? 0;
+        if (attentionMask is not null && (attentionMask.dim() != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != past + time))
+            throw new ArgumentException(
+                $"attentionMask must be [{batch}, {past + time}] (cached + new positions), got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
+        if (positionIds is not null && !positionIds.shape.SequenceEqual(inputIds.shape))
+            throw new ArgumentException($"positionIds must be [{batch}, {time}] like inputIds.", nameof(positionIds));
+
+        using var scope = NewDisposeScope();
+        Device device = inputIds.device;
+        Tensor keep = (attentionMask ?? ones(batch, past + time, ScalarType.Int64, device)).to_type(ScalarType.Bool); // [B, S]
+        positionIds ??= keep.to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
+
+        Tensor hidden = model.Embeddings.call(inputIds);                            // [B, T, H]
+        var (cos, sin) = _rope.Angles(positionIds, hidden.dtype);
+        Tensor mask = AttentionMask(keep, time, past, hidden.dtype, Config.SlidingWindow);
+        for (int i = 0; i < model.Layers.Count; i++)
+            hidden = model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]);
+        return model.Norm.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public Tensor Logits(Tensor hidden) => F.linear(hidden, LmHeadWeight);
+
+    /// <summary>
+    /// Additive mask [B, 1, T, S]: 0 where query i (at absolute position P + i) may attend key j — j ≤ P + i, key j is
+    /// a real token, and within the sliding window if any — and the dtype's minimum elsewhere (not −∞, so that a row
+    /// with nothing to attend, a left-padding query, stays finite).
+    /// </summary>
+    internal static Tensor AttentionMask(Tensor keep, long time, long past, ScalarType dtype, int? window)
+    {
+        Device device = keep.device;
+        Tensor queries = arange(past, past + time, dtype: ScalarType.Int64, device: device).unsqueeze(1); // [T, 1]
+        Tensor keys = arange(0, past + time, dtype: ScalarType.Int64, device: device).unsqueeze(0);       // [1, S]
+        Tensor allowed = keys.le(queries);
+        if (window is { } w)
+            allowed = allowed.logical_and(queries.sub(keys).lt(w));
+        allowed = allowed.unsqueeze(0).unsqueeze(0).logical_and(keep.unsqueeze(1).unsqueeze(1));        // [B, 1, T, S]
+        double minimum = finfo(dtype).min;
+        return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), minimum);
+    }
+
+    static string DTypeName(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => "bfloat16",
+        ScalarType.Float16 => "float16",
+        ScalarType.Float64 => "float64",
+        _ => "float32",
+    };
+}

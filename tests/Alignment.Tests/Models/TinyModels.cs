@@ -1,0 +1,56 @@
+using System.Text.Json.Nodes;
+using Alignment.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Alignment.Tests.Models;
+
+/// <summary>Tiny random Llama-family configs and model folders written to a temp folder that the test deletes.</summary>
+internal sealed class TinyModels : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("alignment-models-").FullName;
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+
+    public static JsonObject ConfigJson(string modelType = "llama", bool tied = false, int layers = 2, JsonObject? ropeScaling = null) => new()
+    {
+        ["model_type"] = modelType,
+        ["architectures"] = new JsonArray(modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+        ["vocab_size"] = 64,
+        ["hidden_size"] = 32,
+        ["intermediate_size"] = 48,
+        ["num_hidden_layers"] = layers,
+        ["num_attention_heads"] = 4,
+        ["num_key_value_heads"] = 2,
+        ["rms_norm_eps"] = 1e-5,
+        ["rope_theta"] = 10000.0,
+        ["max_position_embeddings"] = 128,
+        ["tie_word_embeddings"] = tied,
+        ["hidden_act"] = "silu",
+        ["bos_token_id"] = 1,
+        ["eos_token_id"] = 2,
+        ["torch_dtype"] = "float32",
+        ["rope_scaling"] = ropeScaling,
+    };
+
+    /// <summary>A model of the config with seeded random weights (norm weights too, so that they matter).</summary>
+    public static LlamaForCausalLM Random(JsonObject json, long seed = 7)
+    {
+        torch.manual_seed(seed);
+        var model = new LlamaForCausalLM(DecoderConfig.FromJson(json));
+        using (no_grad())
+            foreach (var (name, parameter) in model.named_parameters())
+                if (name.EndsWith("norm.weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal))
+                    parameter.copy_(rand_like(parameter).add(0.5));
+        return model;
+    }
+
+    /// <summary>Writes a random model folder and returns its path.</summary>
+    public string Folder(string name, JsonObject json, long seed = 7, long maxShardBytes = 5L << 30)
+    {
+        string folder = Path.Combine(Root, name);
+        using LlamaForCausalLM model = Random(json, seed);
+        model.SavePretrained(folder, maxShardBytes);
+        return folder;
+    }
+}
