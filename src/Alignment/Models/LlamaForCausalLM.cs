@@ -50,6 +50,9 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     /// <inheritdoc />
     public DecoderConfig Config { get; }
 
+    /// <summary>The options of the attached LoRA adapters, or null when there are none.</summary>
+    public LoraOptions? LoraOptions { get; internal set; }
+
     /// <summary>The folder this model was loaded from, if any (its tokenizer files are copied on save).</summary>
     public string? SourceFolder { get; private set; }
 

@@ -64,7 +64,11 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
         _loraScale = alpha / rank;
         _loraDropout = dropout > 0 ? nn.Dropout(dropout) : null;
         LoraEnabled = true;
-        RegisterComponents();
+        // RegisterComponents() registers fields once, at construction; adapters come later, so register them by name.
+        register_parameter("lora_A", lora_A);
+        register_parameter("lora_B", lora_B);
+        if (_loraDropout is not null)
+            register_module("lora_dropout", _loraDropout); // so that train()/eval() reach it
     }
 
     /// <summary>Adds <c>scale · B·A</c> into the base weight and removes the adapter.</summary>
@@ -83,8 +87,10 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     /// <summary>Detaches the adapter without merging it.</summary>
     internal void RemoveLora()
     {
-        lora_A?.Dispose();
-        lora_B?.Dispose();
+        if (lora_A is null)
+            return;
+        lora_A.Dispose();
+        lora_B!.Dispose();
         lora_A = null;
         lora_B = null;
         _loraDropout = null;
@@ -92,6 +98,8 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
         // Unregister: TorchSharp keeps registered parameters in a dictionary keyed by field name.
         _internal_params.Remove("lora_A");
         _internal_params.Remove("lora_B");
+        if (_internal_submodules.ContainsKey("lora_dropout"))
+            _internal_submodules.Remove("lora_dropout");
     }
 
     /// <param name="input">[..., in]</param>
