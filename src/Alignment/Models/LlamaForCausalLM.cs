@@ -78,11 +78,9 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     {
         TorchRuntime.EnsureLoaded();
         DecoderConfig config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
-        var model = new LlamaForCausalLM(config);
+        LlamaForCausalLM model = CreateIn(config, options?.DType ?? ScalarType.Float32);
         try
         {
-            if (options?.DType is { } dtype && dtype != ScalarType.Float32)
-                model.to(dtype);
             using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
             {
                 var ignorable = new HashSet<string>(StringComparer.Ordinal);
@@ -102,6 +100,26 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         {
             model.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A model whose parameters are created directly in <paramref name="dtype"/>, so that loading a bfloat16 checkpoint
+    /// never holds a float32 copy of the model. TorchSharp's default dtype is process-wide; it is restored at once.
+    /// </summary>
+    static LlamaForCausalLM CreateIn(DecoderConfig config, ScalarType dtype)
+    {
+        if (dtype == ScalarType.Float32)
+            return new LlamaForCausalLM(config);
+        ScalarType previous = get_default_dtype();
+        set_default_dtype(dtype);
+        try
+        {
+            return new LlamaForCausalLM(config);
+        }
+        finally
+        {
+            set_default_dtype(previous);
         }
     }
 

@@ -173,6 +173,27 @@ public sealed class ModelTokenizer
         return ids;
     }
 
+    /// <summary>
+    /// Encodes a prompt (with the template's generation header) and its completion so that prompt ids followed by
+    /// completion ids are exactly the ids of the whole rendered conversation: the completion is what the conversation's
+    /// ids add after the prompt's. Works for every tokenizer kind, including SentencePiece, whose dummy prefix would
+    /// otherwise differ when a template joins prompt and completion inside one text run (Llama 2's <c>[/INST] answer</c>).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The prompt's ids are not a prefix of the conversation's (the tokenizer merges across the boundary).</exception>
+    public (int[] Prompt, int[] Completion) EncodeChat(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, ChatMessage completion)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(completion);
+        var (promptSegments, _) = ChatTemplates.Split(template, prompt, completion);
+        int[] promptIds = Encode(promptSegments).ToArray();
+        int[] fullIds = Encode(template.Render([.. prompt, completion], addGenerationPrompt: false)).ToArray();
+        if (fullIds.Length < promptIds.Length || !fullIds.AsSpan(0, promptIds.Length).SequenceEqual(promptIds))
+            throw new InvalidDataException(
+                $"With the {template.Name} template, the prompt's {promptIds.Length} tokens are not a prefix of the conversation's tokens: the tokenizer merges across the prompt/completion boundary.");
+        return (promptIds, fullIds[promptIds.Length..]);
+    }
+
     /// <summary>The id of a special token.</summary>
     /// <exception cref="ArgumentException">Not a special token of this tokenizer.</exception>
     public int SpecialId(string token) => _special.TryGetValue(token, out int id) ? id

@@ -95,6 +95,9 @@ public sealed class ChatTemplatesTests : IDisposable
         IReadOnlyList<Segment> whole = template.Render([.. prompt, answer], addGenerationPrompt: false);
 
         Assert.Equal(tokenizer.Encode(whole), separate);
+        var (promptIds, completionIds) = tokenizer.EncodeChat(template, prompt, answer);
+        Assert.Equal(separate, promptIds.Concat(completionIds));
+        Assert.Equal(tokenizer.Encode(completionSegments), completionIds);
         // ...and equal to how Hugging Face tokenizes the rendered string (special tokens matched in the text).
         Assert.Equal(ModelTokenizerTests.HuggingFaceStyle().EncodeToIds(Text(whole)), separate);
     }
