@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Alignment.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,7 +13,7 @@ public sealed class PolicyModelTests
     {
         var seen = new List<Tensor>();
         foreach (Tensor t in tensors)
-            if (!seen.Any(s => Unsafe.AreSame(ref MemoryMarshal.GetReference(s.bytes), ref MemoryMarshal.GetReference(t.bytes))))
+            if (!seen.Any(s => LlamaForCausalLMTests.SameStorage(s, t)))
                 seen.Add(t);
         return seen.Count;
     }
