@@ -91,10 +91,15 @@ public static partial class ChatTemplates
     /// <param name="prompt">The messages before the completion.</param>
     /// <param name="completion">The assistant message to train on.</param>
     /// <exception cref="InvalidOperationException">The template does not render the prompt as a prefix of the full conversation.</exception>
-    public static (IReadOnlyList<Segment> Prompt, IReadOnlyList<Segment> Completion) Split(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, ChatMessage completion)
+    public static (IReadOnlyList<Segment> Prompt, IReadOnlyList<Segment> Completion) Split(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, ChatMessage completion) =>
+        Split(template, prompt, [completion]);
+
+    /// <summary>As <see cref="Split(IChatTemplate, IReadOnlyList{ChatMessage}, ChatMessage)"/>, for a completion of several messages.</summary>
+    public static (IReadOnlyList<Segment> Prompt, IReadOnlyList<Segment> Completion) Split(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, IReadOnlyList<ChatMessage> completion)
     {
+        ArgumentNullException.ThrowIfNull(template);
         IReadOnlyList<Segment> promptSegments = Flatten(template.Render(prompt, addGenerationPrompt: true));
-        IReadOnlyList<Segment> full = Flatten(template.Render([.. prompt, completion], addGenerationPrompt: false));
+        IReadOnlyList<Segment> full = Flatten(template.Render([.. prompt, .. completion], addGenerationPrompt: false));
         string promptText = string.Concat(promptSegments.Select(s => s.Text));
         string fullText = string.Concat(full.Select(s => s.Text));
         if (!fullText.StartsWith(promptText, StringComparison.Ordinal))

@@ -180,14 +180,18 @@ public sealed class ModelTokenizer
     /// otherwise differ when a template joins prompt and completion inside one text run (Llama 2's <c>[/INST] answer</c>).
     /// </summary>
     /// <exception cref="InvalidDataException">The prompt's ids are not a prefix of the conversation's (the tokenizer merges across the boundary).</exception>
-    public (int[] Prompt, int[] Completion) EncodeChat(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, ChatMessage completion)
+    public (int[] Prompt, int[] Completion) EncodeChat(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, ChatMessage completion) =>
+        EncodeChat(template, prompt, [completion]);
+
+    /// <summary>As <see cref="EncodeChat(IChatTemplate, IReadOnlyList{ChatMessage}, ChatMessage)"/>, for a completion of several messages.</summary>
+    public (int[] Prompt, int[] Completion) EncodeChat(IChatTemplate template, IReadOnlyList<ChatMessage> prompt, IReadOnlyList<ChatMessage> completion)
     {
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(completion);
         var (promptSegments, _) = ChatTemplates.Split(template, prompt, completion);
         int[] promptIds = Encode(promptSegments).ToArray();
-        int[] fullIds = Encode(template.Render([.. prompt, completion], addGenerationPrompt: false)).ToArray();
+        int[] fullIds = Encode(template.Render([.. prompt, .. completion], addGenerationPrompt: false)).ToArray();
         if (fullIds.Length < promptIds.Length || !fullIds.AsSpan(0, promptIds.Length).SequenceEqual(promptIds))
             throw new InvalidDataException(
                 $"With the {template.Name} template, the prompt's {promptIds.Length} tokens are not a prefix of the conversation's tokens: the tokenizer merges across the prompt/completion boundary.");

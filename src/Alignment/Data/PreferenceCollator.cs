@@ -1,0 +1,96 @@
+using Alignment.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Alignment.Data;
+
+/// <summary>
+/// One padded batch of pairs for a single forward pass: rows 0..B−1 are prompt + chosen, rows B..2B−1 prompt + rejected.
+/// Owns its tensors (outside any dispose scope); dispose it after the step.
+/// </summary>
+public sealed class PreferenceBatch : IDisposable
+{
+    internal PreferenceBatch(Tensor inputIds, Tensor attentionMask, Tensor targets, IReadOnlyList<SourceLocation> sources)
+    {
+        InputIds = inputIds;
+        AttentionMask = attentionMask;
+        Targets = targets;
+        Sources = sources;
+    }
+
+    /// <summary>[2B, T] int64 token ids, right-padded.</summary>
+    public Tensor InputIds { get; }
+
+    /// <summary>[2B, T] int64, 1 for real tokens.</summary>
+    public Tensor AttentionMask { get; }
+
+    /// <summary>
+    /// [2B, T] int64: at position t the next token when it is a completion token, else
+    /// <see cref="TokenLogProbs.IgnoreIndex"/>; pass it to <see cref="TokenLogProbs.FromHidden"/> with the model's hidden
+    /// states of <see cref="InputIds"/> to get each completion token's log-probability.
+    /// </summary>
+    public Tensor Targets { get; }
+
+    /// <summary>Where each pair came from.</summary>
+    public IReadOnlyList<SourceLocation> Sources { get; }
+
+    /// <summary>Number of pairs B.</summary>
+    public int PairCount => Sources.Count;
+
+    /// <summary>[2B, T] bool: the positions whose target is a completion token.</summary>
+    public Tensor CompletionMask() => Targets.ne(TokenLogProbs.IgnoreIndex);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        AttentionMask.Dispose();
+        Targets.Dispose();
+    }
+}
+
+/// <summary>Pads tokenized pairs into a <see cref="PreferenceBatch"/>.</summary>
+public static class PreferenceCollator
+{
+    /// <summary>Builds the batch.</summary>
+    /// <param name="pairs">At least one pair.</param>
+    /// <param name="padTokenId">Id written into padding (never scored: its mask and target say so).</param>
+    /// <param name="device">Device of the tensors; CPU when null.</param>
+    /// <exception cref="ArgumentException">No pairs, or a pair with an empty completion.</exception>
+    public static PreferenceBatch Collate(IReadOnlyList<TokenizedPair> pairs, long padTokenId, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        if (pairs.Count == 0)
+            throw new ArgumentException("A batch needs at least one pair.", nameof(pairs));
+        var rows = new List<(int[] Prompt, int[] Completion)>(2 * pairs.Count);
+        rows.AddRange(pairs.Select(p => (p.Prompt, p.Chosen)));
+        rows.AddRange(pairs.Select(p => (p.Prompt, p.Rejected)));
+        foreach (var (pair, i) in pairs.Select((p, i) => (p, i)))
+            if (pair.Chosen.Length == 0 || pair.Rejected.Length == 0)
+                throw new ArgumentException($"Pair {i} ({pair.Source}) has an empty completion.", nameof(pairs));
+
+        int width = rows.Max(r => r.Prompt.Length + r.Completion.Length);
+        var ids = new long[rows.Count, width];
+        var mask = new long[rows.Count, width];
+        var targets = new long[rows.Count, width];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var (prompt, completion) = rows[r];
+            int length = prompt.Length + completion.Length;
+            for (int t = 0; t < width; t++)
+            {
+                ids[r, t] = t < prompt.Length ? prompt[t] : t < length ? completion[t - prompt.Length] : padTokenId;
+                mask[r, t] = t < length ? 1 : 0;
+                // Position t predicts token t + 1: score it when that token belongs to the completion.
+                int next = t + 1;
+                targets[r, t] = next >= prompt.Length && next < length ? completion[next - prompt.Length] : TokenLogProbs.IgnoreIndex;
+            }
+        }
+        Device target = device ?? CPU;
+        return new PreferenceBatch(
+            tensor(ids, device: target).DetachFromDisposeScope(),
+            tensor(mask, device: target).DetachFromDisposeScope(),
+            tensor(targets, device: target).DetachFromDisposeScope(),
+            pairs.Select(p => p.Source).ToList());
+    }
+}
