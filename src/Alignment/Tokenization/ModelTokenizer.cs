@@ -31,13 +31,44 @@ public sealed class ModelTokenizer
     readonly Tokenizer _content;
     readonly Dictionary<string, int> _special;
     readonly Dictionary<int, string> _specialById;
+    readonly bool _matchesSpecialText;
 
-    ModelTokenizer(Tokenizer content, Dictionary<string, int> special, string kind)
+    ModelTokenizer(Tokenizer content, Dictionary<string, int> special, string kind, bool matchesSpecialText = false)
     {
         _content = content;
         _special = special;
         _specialById = special.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         Kind = kind;
+        _matchesSpecialText = matchesSpecialText;
+    }
+
+    /// <summary>
+    /// A tiktoken encoding (<c>cl100k_base</c>, <c>o200k_base</c>, …), whose vocabulary package
+    /// (<c>Microsoft.ML.Tokenizers.Data.Cl100kBase</c>, …) the application references. Microsoft.ML.Tokenizers' tiktoken
+    /// always turns special-token text into special ids; this wrapper encodes such text as plain text instead.
+    /// </summary>
+    /// <param name="encoding">The encoding name.</param>
+    /// <param name="eosToken">The token that ends a completion.</param>
+    /// <exception cref="InvalidOperationException">The encoding is unknown or its data package is not referenced.</exception>
+    public static ModelTokenizer FromTiktoken(string encoding, string eosToken = "<|endoftext|>")
+    {
+        TiktokenTokenizer tiktoken;
+        try
+        {
+            tiktoken = TiktokenTokenizer.CreateForEncoding(encoding);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or InvalidOperationException or NotSupportedException)
+        {
+            throw new InvalidOperationException(
+                $"The tiktoken encoding '{encoding}' could not be created; reference its data package (for example Microsoft.ML.Tokenizers.Data.Cl100kBase). {e.Message}", e);
+        }
+        var special = tiktoken.SpecialTokens?.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal) ?? [];
+        int? eosId = special.TryGetValue(eosToken, out int id) ? id : null;
+        return new ModelTokenizer(tiktoken, special, $"tiktoken ({encoding})", matchesSpecialText: true)
+        {
+            EosToken = eosId is null ? null : eosToken,
+            EosTokenIds = eosId is { } e2 ? [e2] : [],
+        };
     }
 
     /// <summary><c>tokenizer.json (BPE)</c> or <c>tokenizer.model (SentencePiece)</c>.</summary>
@@ -150,7 +181,23 @@ public sealed class ModelTokenizer
     public IReadOnlyList<int> EncodeContent(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? [] : _content.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
+        if (text.Length == 0)
+            return [];
+        if (!_matchesSpecialText || !_special.Keys.Any(token => text.Contains(token, StringComparison.Ordinal)))
+            return _content.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
+        // The tokenizer would turn special-token text into special ids. BPE merges only within pre-tokens, so encoding
+        // pre-token by pre-token gives the plain-text ids; a pre-token that still holds special text goes char by char.
+        var ids = new List<int>();
+        foreach (var (offset, length) in _content.PreTokenizer!.PreTokenize(text))
+        {
+            string piece = text.Substring(offset, length);
+            if (_special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
+                foreach (char c in piece)
+                    ids.AddRange(_content.EncodeToIds(c.ToString(), considerPreTokenization: false, considerNormalization: false));
+            else
+                ids.AddRange(_content.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
+        }
+        return ids;
     }
 
     /// <summary>
