@@ -19,7 +19,8 @@ public interface ICausalLM
 
     /// <summary>Runs the decoder.</summary>
     /// <param name="inputIds">[B, T] int64 token ids (only the new tokens when a cache is given).</param>
-    /// <param name="attentionMask">[B, P + T] 1 for real tokens, 0 for padding, covering cached and new positions; null = all real.</param>
+    /// <param name="attentionMask">[B, P + T] 1 for real tokens, 0 for padding, covering cached and new positions; null = all real.
+    /// Values 1..n mark n sequences packed into one row: a token attends only to earlier tokens of its own sequence.</param>
     /// <param name="positionIds">[B, T] positions; null = counted from the attention mask (padding-aware), as transformers does.</param>
     /// <param name="cache">A cache to read and extend, or null.</param>
     /// <returns>[B, T, H] final hidden states (after the last norm).</returns>

@@ -170,12 +170,12 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
 
         using var scope = NewDisposeScope();
         Device device = inputIds.device;
-        Tensor keep = (attentionMask ?? ones(batch, past + time, ScalarType.Int64, device)).to_type(ScalarType.Bool); // [B, S]
-        positionIds ??= keep.to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
+        Tensor segments = (attentionMask ?? ones(batch, past + time, ScalarType.Int64, device)).to_type(ScalarType.Int64); // [B, S]
+        positionIds ??= segments.ne(0).to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
 
         Tensor hidden = model.Embeddings.call(inputIds);                            // [B, T, H]
         var (cos, sin) = _rope.Angles(positionIds, hidden.dtype);
-        Tensor mask = AttentionMask(keep, time, past, hidden.dtype, Config.SlidingWindow);
+        Tensor mask = AttentionMask(segments, time, past, hidden.dtype, Config.SlidingWindow);
         for (int i = 0; i < model.Layers.Count; i++)
             hidden = model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]);
         return model.Norm.call(hidden).MoveToOuterDisposeScope();
@@ -186,18 +186,27 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
 
     /// <summary>
     /// Additive mask [B, 1, T, S]: 0 where query i (at absolute position P + i) may attend key j — j ≤ P + i, key j is
-    /// a real token, and within the sliding window if any — and the dtype's minimum elsewhere (not −∞, so that a row
-    /// with nothing to attend, a left-padding query, stays finite).
+    /// a real token of the query's own segment, and within the sliding window if any — and the dtype's minimum elsewhere
+    /// (not −∞, so that a row with nothing to attend, a left-padding query, stays finite).
     /// </summary>
-    internal static Tensor AttentionMask(Tensor keep, long time, long past, ScalarType dtype, int? window)
+    /// <param name="segments">[B, S] 0 for padding, otherwise a segment id: 1 everywhere for ordinary batches, 1..n for
+    /// n sequences packed into one row (padding-free packing).</param>
+    /// <param name="time">New positions T.</param>
+    /// <param name="past">Cached positions P.</param>
+    /// <param name="dtype">dtype of the mask (the hidden states').</param>
+    /// <param name="window">Sliding-window width, or null.</param>
+    internal static Tensor AttentionMask(Tensor segments, long time, long past, ScalarType dtype, int? window)
     {
-        Device device = keep.device;
+        Device device = segments.device;
+        Tensor keep = segments.ne(0);
         Tensor queries = arange(past, past + time, dtype: ScalarType.Int64, device: device).unsqueeze(1); // [T, 1]
         Tensor keys = arange(0, past + time, dtype: ScalarType.Int64, device: device).unsqueeze(0);       // [1, S]
         Tensor allowed = keys.le(queries);
         if (window is { } w)
             allowed = allowed.logical_and(queries.sub(keys).lt(w));
         allowed = allowed.unsqueeze(0).unsqueeze(0).logical_and(keep.unsqueeze(1).unsqueeze(1));        // [B, 1, T, S]
+        Tensor querySegments = segments.narrow(1, past, time).unsqueeze(1).unsqueeze(-1);                // [B, 1, T, 1]
+        allowed = allowed.logical_and(querySegments.eq(segments.unsqueeze(1).unsqueeze(1)));
         double minimum = finfo(dtype).min;
         return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), minimum);
     }

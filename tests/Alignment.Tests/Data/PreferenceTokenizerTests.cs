@@ -115,3 +115,28 @@ public sealed class PreferenceTokenizerTests : IDisposable
         Assert.Equal(2, report.Kept);
     }
 }
+
+public sealed class PackingTests
+{
+    [Fact]
+    public void A_packed_row_gives_each_sequence_the_hidden_states_it_has_alone()
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var model = Alignment.Tests.Models.TinyModels.Random(Alignment.Tests.Models.TinyModels.ConfigJson());
+        var here = new SourceLocation("x", 1);
+        TokenizedPair[] pairs = [new([1, 5, 9], [13, 22], [40], here), new([7], [3, 3, 60], [12, 2], here)];
+        using PackedBatch packed = PreferenceCollator.Pack(pairs);
+
+        TorchSharp.torch.Tensor hidden = model.Forward(packed.InputIds, packed.SegmentIds, packed.PositionIds)[0]; // [S, H]
+        long offset = 0;
+        foreach (int[] sequence in pairs.Select(p => p.Prompt.Concat(p.Chosen).ToArray()).Concat(pairs.Select(p => p.Prompt.Concat(p.Rejected).ToArray())))
+        {
+            TorchSharp.torch.Tensor alone = model.Forward(TorchSharp.torch.tensor(sequence.Select(i => (long)i).ToArray()).unsqueeze(0))[0];
+            Assert.True(hidden.narrow(0, offset, sequence.Length).allclose(alone, rtol: 0, atol: 1e-5), $"sequence at {offset}");
+            offset += sequence.Length;
+        }
+        Assert.Equal(offset, packed.InputIds.shape[1]);
+        Assert.Equal(2 + 3 + 1 + 2, packed.SequenceMasks().sum().item<long>());
+        Assert.Equal([0L, 1, 1, 0], packed.SequenceMasks()[0].narrow(0, 1, 4).to_type(TorchSharp.torch.ScalarType.Int64).data<long>().ToArray());
+    }
+}
