@@ -118,28 +118,8 @@ public static class PreferenceCollator
             if (pair.Chosen.Length == 0 || pair.Rejected.Length == 0)
                 throw new ArgumentException($"Pair {i} ({pair.Source}) has an empty completion.", nameof(pairs));
 
-        int width = rows.Max(r => r.Prompt.Length + r.Completion.Length);
-        var ids = new long[rows.Count, width];
-        var mask = new long[rows.Count, width];
-        var targets = new long[rows.Count, width];
-        for (int r = 0; r < rows.Count; r++)
-        {
-            var (prompt, completion) = rows[r];
-            int length = prompt.Length + completion.Length;
-            for (int t = 0; t < width; t++)
-            {
-                ids[r, t] = t < prompt.Length ? prompt[t] : t < length ? completion[t - prompt.Length] : padTokenId;
-                mask[r, t] = t < length ? 1 : 0;
-                // Position t predicts token t + 1: score it when that token belongs to the completion.
-                int next = t + 1;
-                targets[r, t] = next >= prompt.Length && next < length ? completion[next - prompt.Length] : TokenLogProbs.IgnoreIndex;
-            }
-        }
-        Device targetDevice = device ?? CPU;
-        return new PreferenceBatch(
-            tensor(ids, device: targetDevice).DetachFromDisposeScope(),
-            tensor(mask, device: targetDevice).DetachFromDisposeScope(),
-            tensor(targets, device: targetDevice).DetachFromDisposeScope(),
+        PaddedRows padded = CompletionCollator.Pad(rows, padTokenId, device ?? CPU);
+        return new PreferenceBatch(padded.InputIds, padded.AttentionMask, padded.Targets,
             pairs.Select(p => p.Source).ToList());
     }
 
@@ -177,5 +157,105 @@ public static class PreferenceCollator
         Tensor Row(List<long> values) => tensor(values.ToArray(), device: targetDevice).unsqueeze(0).DetachFromDisposeScope();
         return new PackedBatch(Row(ids), Row(segments), Row(positions), Row(targets),
             rows.Select(r => (long)(r.Prompt.Length + r.Completion.Length)).ToArray());
+    }
+}
+
+/// <summary>
+/// A padded batch of single completions (SFT, or KTO with labels), and for KTO the mismatched pairs that estimate the
+/// KL reference point: prompt i with the completion of example i − 1 (TRL rotates completions by one). Owns its tensors.
+/// </summary>
+public sealed class CompletionBatch : IDisposable
+{
+    internal CompletionBatch(PaddedRows rows, Tensor desirable, PaddedRows? kl, IReadOnlyList<SourceLocation> sources)
+    {
+        InputIds = rows.InputIds;
+        AttentionMask = rows.AttentionMask;
+        Targets = rows.Targets;
+        Desirable = desirable;
+        KlInputIds = kl?.InputIds;
+        KlAttentionMask = kl?.AttentionMask;
+        KlTargets = kl?.Targets;
+        Sources = sources;
+    }
+
+    /// <summary>[B, T] prompt + completion ids, right-padded.</summary>
+    public Tensor InputIds { get; }
+
+    /// <summary>[B, T] 1 for real tokens.</summary>
+    public Tensor AttentionMask { get; }
+
+    /// <summary>[B, T] next completion token or <see cref="TokenLogProbs.IgnoreIndex"/>.</summary>
+    public Tensor Targets { get; }
+
+    /// <summary>[B] bool KTO labels (all true for SFT).</summary>
+    public Tensor Desirable { get; }
+
+    /// <summary>[B, T'] mismatched prompt/completion ids, or null (batch of one, or not requested).</summary>
+    public Tensor? KlInputIds { get; }
+
+    /// <summary>[B, T'] mask of <see cref="KlInputIds"/>.</summary>
+    public Tensor? KlAttentionMask { get; }
+
+    /// <summary>[B, T'] targets of <see cref="KlInputIds"/>.</summary>
+    public Tensor? KlTargets { get; }
+
+    /// <summary>Where each example came from.</summary>
+    public IReadOnlyList<SourceLocation> Sources { get; }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (Tensor? t in new[] { InputIds, AttentionMask, Targets, Desirable, KlInputIds, KlAttentionMask, KlTargets })
+            t?.Dispose();
+    }
+}
+
+internal sealed record PaddedRows(Tensor InputIds, Tensor AttentionMask, Tensor Targets);
+
+/// <summary>Pads tokenized single completions into a <see cref="CompletionBatch"/>.</summary>
+public static class CompletionCollator
+{
+    /// <summary>Builds the batch.</summary>
+    /// <param name="examples">At least one example.</param>
+    /// <param name="padTokenId">Id written into padding.</param>
+    /// <param name="klPairs">Also build KTO's mismatched pairs (needs at least two examples; a batch of one gets none).</param>
+    /// <param name="device">Device of the tensors; CPU when null.</param>
+    public static CompletionBatch Collate(IReadOnlyList<TokenizedCompletion> examples, long padTokenId, bool klPairs = false, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (examples.Count == 0)
+            throw new ArgumentException("A batch needs at least one example.", nameof(examples));
+        Device target = device ?? CPU;
+        PaddedRows rows = Pad(examples.Select(e => (e.Prompt, e.Completion)).ToList(), padTokenId, target);
+        PaddedRows? kl = klPairs && examples.Count > 1
+            ? Pad(examples.Select((e, i) => (e.Prompt, examples[(i - 1 + examples.Count) % examples.Count].Completion)).ToList(), padTokenId, target)
+            : null;
+        Tensor desirable = tensor(examples.Select(e => e.Desirable).ToArray(), device: target).DetachFromDisposeScope();
+        return new CompletionBatch(rows, desirable, kl, examples.Select(e => e.Source).ToList());
+    }
+
+    /// <summary>Right-pads prompt + completion rows; targets are the next token where it belongs to the completion.</summary>
+    internal static PaddedRows Pad(List<(int[] Prompt, int[] Completion)> rows, long padTokenId, Device device)
+    {
+        if (rows.Any(r => r.Completion.Length == 0))
+            throw new ArgumentException("An example has an empty completion.");
+        int width = rows.Max(r => r.Prompt.Length + r.Completion.Length);
+        var ids = new long[rows.Count, width];
+        var mask = new long[rows.Count, width];
+        var targets = new long[rows.Count, width];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var (prompt, completion) = rows[r];
+            int length = prompt.Length + completion.Length;
+            for (int t = 0; t < width; t++)
+            {
+                ids[r, t] = t < prompt.Length ? prompt[t] : t < length ? completion[t - prompt.Length] : padTokenId;
+                mask[r, t] = t < length ? 1 : 0;
+                int next = t + 1; // position t predicts token t + 1: scored when that token belongs to the completion
+                targets[r, t] = next >= prompt.Length && next < length ? completion[next - prompt.Length] : TokenLogProbs.IgnoreIndex;
+            }
+        }
+        return new PaddedRows(tensor(ids, device: device).DetachFromDisposeScope(), tensor(mask, device: device).DetachFromDisposeScope(),
+            tensor(targets, device: device).DetachFromDisposeScope());
     }
 }

@@ -46,6 +46,9 @@ public sealed record TokenizationOptions
 /// <summary>A pair as token ids, ready to collate.</summary>
 public sealed record TokenizedPair(int[] Prompt, int[] Chosen, int[] Rejected, SourceLocation Source);
 
+/// <summary>One completion as token ids (SFT or unpaired data); <see cref="Desirable"/> is the KTO label, true for SFT.</summary>
+public sealed record TokenizedCompletion(int[] Prompt, int[] Completion, bool Desirable, SourceLocation Source);
+
 /// <summary>Counts of what tokenization cut or dropped.</summary>
 public sealed class TokenizationReport
 {
@@ -119,9 +122,42 @@ public sealed class PreferenceTokenizer
                 yield return pair;
     }
 
+    /// <summary>Tokenizes an unpaired (KTO) record, or returns null (and counts it) when the limits leave no room.</summary>
+    public TokenizedCompletion? Tokenize(UnpairedRecord record, TokenizationReport report)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record switch
+        {
+            PretokenizedUnpaired ids => LimitSingle(ids.Prompt, ids.Completion, ids.Desirable, ids.Source, report),
+            UnpairedExample example => LimitSingle(EncodeSingle(example.Prompt, example.Completion, example.Source), example.Desirable, example.Source, report),
+            _ => throw new ArgumentException($"Unknown record type {record.GetType().Name}.", nameof(record)),
+        };
+    }
+
+    /// <summary>Tokenizes an SFT example (labelled desirable), or returns null (and counts it) when the limits leave no room.</summary>
+    public TokenizedCompletion? Tokenize(SftExample example, TokenizationReport report)
+    {
+        ArgumentNullException.ThrowIfNull(example);
+        return LimitSingle(EncodeSingle(example.Prompt, example.Completion, example.Source), true, example.Source, report);
+    }
+
+    (int[] Prompt, int[] Completion) EncodeSingle(Content prompt, Content completion, SourceLocation source)
+    {
+        var (p, c, _) = Encode(new PreferencePair(prompt, completion, completion, source));
+        return (p, c);
+    }
+
+    TokenizedCompletion? LimitSingle((int[] Prompt, int[] Completion) ids, bool desirable, SourceLocation source, TokenizationReport report) =>
+        LimitSingle(ids.Prompt, ids.Completion, desirable, source, report);
+
+    TokenizedCompletion? LimitSingle(int[] prompt, int[] completion, bool desirable, SourceLocation source, TokenizationReport report) =>
+        Limit(prompt, completion, completion, source, report) is { } limited
+            ? new TokenizedCompletion(limited.Prompt, limited.Chosen, desirable, source)
+            : null;
+
     (int[], int[], int[]) Encode(PreferencePair pair)
     {
-        if (pair.Prompt.IsConversational)
+        if (pair.Prompt.IsConversational || pair.Chosen.IsConversational)
         {
             IChatTemplate template = _template ?? throw new DataFormatException(pair.Source, "prompt",
                 "is a conversation, but no chat template was given to tokenize it.");
