@@ -35,14 +35,14 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja",
     ];
 
-    /// <summary>A randomly initialised model of the given architecture, float32 on the CPU.</summary>
-    public LlamaForCausalLM(DecoderConfig config) : base(nameof(LlamaForCausalLM))
+    /// <summary>A randomly initialised model of the given architecture on the CPU, its parameters created in <paramref name="dtype"/>.</summary>
+    public LlamaForCausalLM(DecoderConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaForCausalLM))
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
-        model = new LlamaBackbone("model", config);
+        model = new LlamaBackbone("model", config, dtype);
         if (!config.TieWordEmbeddings)
-            lm_head = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false);
+            lm_head = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false, dtype);
         _rope = new RotaryEmbedding(config);
         RegisterComponents();
     }
@@ -78,7 +78,8 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     {
         TorchRuntime.EnsureLoaded();
         DecoderConfig config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
-        LlamaForCausalLM model = CreateIn(config, options?.DType ?? ScalarType.Float32);
+        // Parameters are created in the target dtype: a bfloat16 checkpoint never has a float32 copy of the model.
+        var model = new LlamaForCausalLM(config, options?.DType ?? ScalarType.Float32);
         try
         {
             using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
@@ -100,26 +101,6 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         {
             model.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>
-    /// A model whose parameters are created directly in <paramref name="dtype"/>, so that loading a bfloat16 checkpoint
-    /// never holds a float32 copy of the model. TorchSharp's default dtype is process-wide; it is restored at once.
-    /// </summary>
-    static LlamaForCausalLM CreateIn(DecoderConfig config, ScalarType dtype)
-    {
-        if (dtype == ScalarType.Float32)
-            return new LlamaForCausalLM(config);
-        ScalarType previous = get_default_dtype();
-        set_default_dtype(dtype);
-        try
-        {
-            return new LlamaForCausalLM(config);
-        }
-        finally
-        {
-            set_default_dtype(previous);
         }
     }
 

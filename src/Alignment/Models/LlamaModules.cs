@@ -22,12 +22,12 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
     private Dropout? _loraDropout;
     private double _loraScale;
 
-    internal Projection(string name, long inFeatures, long outFeatures, bool hasBias) : base(name)
+    internal Projection(string name, long inFeatures, long outFeatures, bool hasBias, ScalarType dtype = ScalarType.Float32) : base(name)
     {
-        weight = new Parameter(empty(outFeatures, inFeatures));
+        weight = new Parameter(empty(outFeatures, inFeatures, dtype));
         nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
         if (hasBias)
-            bias = new Parameter(zeros(outFeatures));
+            bias = new Parameter(zeros(outFeatures, dtype));
         RegisterComponents();
     }
 
@@ -121,9 +121,9 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private Parameter weight;
     private readonly double _eps;
 
-    public RmsNorm(string name, long size, double eps) : base(name)
+    public RmsNorm(string name, long size, double eps, ScalarType dtype) : base(name)
     {
-        weight = new Parameter(ones(size));
+        weight = new Parameter(ones(size, dtype));
         _eps = eps;
         RegisterComponents();
     }
@@ -198,15 +198,15 @@ internal sealed class LlamaAttention : nn.Module
     private Projection q_proj, k_proj, v_proj, o_proj;
     private readonly int _heads, _kvHeads, _headDim;
 
-    public LlamaAttention(string name, DecoderConfig c) : base(name)
+    public LlamaAttention(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
         _heads = c.NumAttentionHeads;
         _kvHeads = c.NumKeyValueHeads;
         _headDim = c.HeadDim;
-        q_proj = new Projection("q_proj", c.HiddenSize, (long)_heads * _headDim, c.QkvBias);
-        k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias);
-        v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias);
-        o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias);
+        q_proj = new Projection("q_proj", c.HiddenSize, (long)_heads * _headDim, c.QkvBias, dtype);
+        k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias, dtype);
         RegisterComponents();
     }
 
@@ -244,11 +244,11 @@ internal sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     private Projection gate_proj, up_proj, down_proj;
 
-    public LlamaMlp(string name, DecoderConfig c) : base(name)
+    public LlamaMlp(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
-        gate_proj = new Projection("gate_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias);
-        up_proj = new Projection("up_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias);
-        down_proj = new Projection("down_proj", c.IntermediateSize, c.HiddenSize, c.MlpBias);
+        gate_proj = new Projection("gate_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype);
+        up_proj = new Projection("up_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias, dtype);
+        down_proj = new Projection("down_proj", c.IntermediateSize, c.HiddenSize, c.MlpBias, dtype);
         RegisterComponents();
     }
 
@@ -265,12 +265,12 @@ internal sealed class LlamaDecoderLayer : nn.Module
     private LlamaMlp mlp;
     private RmsNorm input_layernorm, post_attention_layernorm;
 
-    public LlamaDecoderLayer(string name, DecoderConfig c) : base(name)
+    public LlamaDecoderLayer(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
-        self_attn = new LlamaAttention("self_attn", c);
-        mlp = new LlamaMlp("mlp", c);
-        input_layernorm = new RmsNorm("input_layernorm", c.HiddenSize, c.RmsNormEps);
-        post_attention_layernorm = new RmsNorm("post_attention_layernorm", c.HiddenSize, c.RmsNormEps);
+        self_attn = new LlamaAttention("self_attn", c, dtype);
+        mlp = new LlamaMlp("mlp", c, dtype);
+        input_layernorm = new RmsNorm("input_layernorm", c.HiddenSize, c.RmsNormEps, dtype);
+        post_attention_layernorm = new RmsNorm("post_attention_layernorm", c.HiddenSize, c.RmsNormEps, dtype);
         RegisterComponents();
     }
 
@@ -292,11 +292,11 @@ internal sealed class LlamaBackbone : nn.Module
     private ModuleList<LlamaDecoderLayer> layers;
     private RmsNorm norm;
 
-    public LlamaBackbone(string name, DecoderConfig c) : base(name)
+    public LlamaBackbone(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
-        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer($"{i}", c)).ToArray());
-        norm = new RmsNorm("norm", c.HiddenSize, c.RmsNormEps);
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer($"{i}", c, dtype)).ToArray());
+        norm = new RmsNorm("norm", c.HiddenSize, c.RmsNormEps, dtype);
         RegisterComponents();
     }
 

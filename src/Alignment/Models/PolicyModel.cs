@@ -58,8 +58,7 @@ public sealed class ReferenceModel : ICausalLM, IDisposable
     /// <summary>A frozen copy of the model's current weights, same dtype and device.</summary>
     public static ReferenceModel FrozenCopyOf(LlamaForCausalLM policy)
     {
-        var copy = new LlamaForCausalLM(policy.Config);
-        copy.to(policy.DType);
+        var copy = new LlamaForCausalLM(policy.Config, policy.DType);
         copy.to(policy.Device);
         using (no_grad())
         {
