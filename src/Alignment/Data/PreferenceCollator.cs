@@ -134,8 +134,14 @@ public static class PreferenceCollator
         if (pairs.Count == 0)
             throw new ArgumentException("A batch needs at least one pair.", nameof(pairs));
         var rows = pairs.Select(p => (p.Prompt, Completion: p.Chosen)).Concat(pairs.Select(p => (p.Prompt, Completion: p.Rejected))).ToList();
+        return PackRows(rows, device);
+    }
+
+    /// <summary>Packs prompt + completion rows into one row with segment ids and restarting positions.</summary>
+    internal static PackedBatch PackRows(List<(int[] Prompt, int[] Completion)> rows, Device? device)
+    {
         if (rows.Any(r => r.Completion.Length == 0))
-            throw new ArgumentException("A pair has an empty completion.", nameof(pairs));
+            throw new ArgumentException("An example has an empty completion.", nameof(rows));
         var ids = new List<long>();
         var segments = new List<long>();
         var positions = new List<long>();
@@ -232,6 +238,15 @@ public static class CompletionCollator
             : null;
         Tensor desirable = tensor(examples.Select(e => e.Desirable).ToArray(), device: target).DetachFromDisposeScope();
         return new CompletionBatch(rows, desirable, kl, examples.Select(e => e.Source).ToList());
+    }
+
+    /// <summary>Packs completions into one row without padding (see <see cref="PackedBatch"/>).</summary>
+    public static PackedBatch Pack(IReadOnlyList<TokenizedCompletion> examples, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(examples);
+        if (examples.Count == 0)
+            throw new ArgumentException("A batch needs at least one example.", nameof(examples));
+        return PreferenceCollator.PackRows(examples.Select(e => (e.Prompt, e.Completion)).ToList(), device);
     }
 
     /// <summary>Right-pads prompt + completion rows; targets are the next token where it belongs to the completion.</summary>

@@ -54,7 +54,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public LoraOptions? LoraOptions { get; internal set; }
 
     /// <summary>The folder this model was loaded from, if any (its tokenizer files are copied on save).</summary>
-    public string? SourceFolder { get; private set; }
+    public string? SourceFolder { get; internal set; }
 
     /// <inheritdoc />
     public Tensor LmHeadWeight => lm_head?.Weight ?? model.Embeddings.weight!;
