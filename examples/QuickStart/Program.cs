@@ -1,59 +1,190 @@
-// QuickStart: the hot path of preference training, side by side.
+// QuickStart: align a small language model end to end, on CPU, in a few minutes.
 //
-// Every preference loss (DPO, IPO, SimPO, ORPO, KTO...) needs the log-probability that the model gives to each
-// token of a completion. The textbook way computes log_softmax over the whole vocabulary and keeps that
-// [batch, time, vocab] tensor for the backward pass. Alignment's TokenLogProbs gets the same numbers without it:
-//   FromLogits  - from the logits, one streaming pass per chunk of tokens;
-//   FromHidden  - from the last hidden states and the lm_head weight, never building the logits at all.
+//   dotnet run --project examples/QuickStart [-- OUTPUT_FOLDER]
 //
-// Run:  dotnet run --project examples/QuickStart [-- --device cuda]
-using Alignment.Kernels;
+// 1. Build a tiny Llama-style model and a byte-level tokenizer from scratch (saved as a Hugging Face folder).
+// 2. SFT it on an embedded instruction corpus: short questions asking for the answer "in capital letters" or
+//    "in lowercase". The corpus answers correctly but in a random case, so the SFT model learns the answers and
+//    ignores the case instruction (it complies about half the time).
+// 3. DPO on preference pairs where the chosen answer follows the case instruction and the rejected one does not.
+// 4. Judge both models on held-out questions (never seen in the preference data) with a rule anyone can check:
+//    does the answer use the requested case? Print compliance before and after, the DPO model's win rate against
+//    the SFT model, and save a plot of the training curves.
+using System.Text.Json.Nodes;
+using Alignment.Data;
+using Alignment.Evaluation;
+using Alignment.Losses;
+using Alignment.Models;
 using Alignment.Native;
+using Alignment.Tokenization;
+using Alignment.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
 TorchRuntime.EnsureLoaded();
-Device device = args.Length == 2 && args[0] == "--device" ? torch.device(args[1]) : CPU;
-torch.manual_seed(0);
+string output = Path.GetFullPath(args.Length > 0 ? args[0] : "quickstart-output");
+Directory.CreateDirectory(output);
+var clock = System.Diagnostics.Stopwatch.StartNew();
 
-// A stand-in for a language model's last layer: hidden states [B, T, H] and an lm_head weight [V, H].
-const int Batch = 2, Time = 6, Hidden = 32, Vocab = 100;
-Tensor hidden = randn(Batch, Time, Hidden, device: device).requires_grad_(true);
-Tensor lmHead = randn(Vocab, Hidden, device: device).div(Math.Sqrt(Hidden)).requires_grad_(true);
+// ---- The task ---------------------------------------------------------------------------------------------------
+(string Question, string Answer)[] facts =
+[
+    ("What colour is the sky?", "blue"), ("What is two plus two?", "four"), ("What is the capital of France?", "paris"),
+    ("What animal says meow?", "cat"), ("What do bees make?", "honey"), ("What is frozen water?", "ice"),
+    ("What colour is grass?", "green"), ("How many legs has a spider?", "eight"), ("What is the opposite of hot?", "cold"),
+    ("What star lights the day?", "sun"), ("What falls from clouds?", "rain"), ("What do cows drink?", "water"),
+    ("What is the opposite of up?", "down"), ("What colour is snow?", "white"), ("What fruit is yellow and long?", "banana"),
+    ("What do we breathe?", "air"), ("What animal barks?", "dog"), ("What is the first month?", "january"),
+    ("What is three times three?", "nine"), ("What shines at night?", "moon"), ("What colour is coal?", "black"),
+    ("What do fish swim in?", "sea"), ("What is the opposite of day?", "night"), ("What bird hoots at night?", "owl"),
+];
+string[] upperAsks = ["Answer in capital letters.", "Reply in uppercase."];
+string[] lowerAsks = ["Answer in lowercase.", "Reply in small letters."];
+var heldOut = facts.TakeLast(4).ToArray();   // questions kept out of the preference data
+var preferenceFacts = facts.SkipLast(4).ToArray();
+static bool Complies(string prompt, string answer) =>
+    answer.Any(char.IsLetter) && (prompt.Contains("capital") || prompt.Contains("uppercase")
+        ? answer == answer.ToUpperInvariant() : answer == answer.ToLowerInvariant());
 
-// Targets are the next tokens. The second sequence is shorter: its last two positions are padding (mask 0).
-Tensor targets = randint(0, Vocab, [Batch, Time], dtype: ScalarType.Int64, device: device);
-Tensor mask = tensor(new long[,] { { 1, 1, 1, 1, 1, 1 }, { 1, 1, 1, 1, 0, 0 } }, device: device);
+// ---- Tokenizer and model, from scratch --------------------------------------------------------------------------
+string baseFolder = Path.Combine(output, "base");
+Directory.CreateDirectory(baseFolder);
+WriteByteLevelTokenizer(baseFolder);
+var tokenizer = ModelTokenizer.FromFolder(baseFolder);
+IChatTemplate chat = ChatTemplates.For(tokenizer);             // ChatML, recognised from the folder
+var config = DecoderConfig.FromJson(new JsonObject
+{
+    ["model_type"] = "llama", ["vocab_size"] = 259, ["hidden_size"] = 96, ["intermediate_size"] = 256, ["num_hidden_layers"] = 3,
+    ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 256, ["tie_word_embeddings"] = true,
+    ["eos_token_id"] = tokenizer.EosTokenIds[0], ["pad_token_id"] = tokenizer.PadTokenId,
+});
+using (var fresh = new LlamaForCausalLM(config))
+{
+    fresh.InitializeWeights(std: 0.02, seed: 0);              // as transformers initialises a model trained from scratch
+    fresh.SavePretrained(baseFolder);
+}
 
-// 1. The textbook path: materialise the logits and a full log_softmax.
-Tensor logits = hidden.matmul(lmHead.t());                                   // [B, T, V]
-Tensor naive = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).where(mask.ne(0), 0f);
+// ---- 1. SFT ---------------------------------------------------------------------------------------------------------
+var random = new Random(1);
+var sftExamples = new List<TokenizedCompletion>();
+var tokenize = new PreferenceTokenizer(tokenizer, chat);
+foreach (var (question, answer) in facts)
+    foreach (string ask in upperAsks.Concat(lowerAsks))
+        for (int copy = 0; copy < 2; copy++)
+        {
+            string said = random.Next(2) == 0 ? answer.ToUpperInvariant() : answer; // the corpus ignores the requested case
+            var example = new SftExample(Content.FromMessages([new("user", $"{question} {ask}")]), Content.FromMessages([new("assistant", said)]),
+                new SourceLocation("embedded SFT corpus", sftExamples.Count + 1));
+            sftExamples.Add(tokenize.Tokenize(example, new TokenizationReport())!);
+        }
 
-// 2. The fused paths.
-Tensor fromLogits = TokenLogProbs.FromLogits(logits, targets, mask);
-Tensor fromHidden = TokenLogProbs.FromHidden(hidden, lmHead, targets, mask, chunkSize: 4);
+using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(baseFolder));
+var sft = new SftTrainer(policy, new TrainingOptions
+{
+    LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 500, Seed = 1, OutputDir = Path.Combine(output, "sft-run"),
+});
+Console.WriteLine($"SFT on {sftExamples.Count} examples…");
+TrainingResult sftRun = sft.Train(sftExamples);
+Console.WriteLine($"  loss {sftRun.History[0]["loss"]:F3} → {sftRun.History[^1]["loss"]:F3}");
+string sftFolder = Path.Combine(output, "sft");
+policy.Model.SavePretrained(sftFolder);
 
-Console.WriteLine("Per-token log-probabilities (padding shows as 0):");
-Console.WriteLine($"{"seq",3} {"t",2} {"target",6} {"naive",12} {"FromLogits",12} {"FromHidden",12}");
-for (int b = 0; b < Batch; b++)
-    for (int t = 0; t < Time; t++)
-        Console.WriteLine($"{b,3} {t,2} {targets[b, t].item<long>(),6} {naive[b, t].item<float>(),12:F6} " +
-                          $"{fromLogits[b, t].item<float>(),12:F6} {fromHidden[b, t].item<float>(),12:F6}");
+// ---- 2. DPO -------------------------------------------------------------------------------------------------------
+var pairs = new List<TokenizedPair>();
+foreach (var (question, answer) in preferenceFacts)
+    foreach (var (ask, upper) in upperAsks.Select(a => (a, true)).Concat(lowerAsks.Select(a => (a, false))))
+    {
+        string good = upper ? answer.ToUpperInvariant() : answer, bad = upper ? answer : answer.ToUpperInvariant();
+        var pair = new PreferencePair(Content.FromMessages([new("user", $"{question} {ask}")]),
+            Content.FromMessages([new("assistant", good)]), Content.FromMessages([new("assistant", bad)]),
+            new SourceLocation("embedded preference pairs", pairs.Count + 1));
+        pairs.Add(tokenize.Tokenize(pair, new TokenizationReport())!);
+    }
 
-// What DPO consumes: the summed log-probability of each completion, and IPO/SimPO's per-token mean.
-Tensor sums = TokenLogProbs.SequenceSum(fromHidden, mask);
-Tensor means = TokenLogProbs.SequenceMean(fromHidden, mask);
+var heldOutPrompts = heldOut.SelectMany(f => upperAsks.Concat(lowerAsks).Select(ask => $"{f.Question} {ask}")).ToList();
+List<string> Answers(ICausalLM model) => heldOutPrompts.Select(prompt =>
+{
+    long[] ids = tokenizer.Encode(chat.Render([new("user", prompt)], addGenerationPrompt: true)).Select(i => (long)i).ToArray();
+    Completion reply = TextGenerator.Generate(model, [ids], new GenerationOptions
+    {
+        MaxNewTokens = 16, Temperature = 0, EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray(),
+    })[0];
+    return tokenizer.Decode(reply.Tokens, skipSpecialTokens: true).Trim();
+}).ToList();
+
+List<string> sftAnswers = Answers(policy.Model);
+using ReferenceModel reference = policy.CreateReference();     // a frozen copy of the SFT weights
+// DPO, with RPO's forgetting guard: rpo_alpha adds the chosen answers' NLL, so the model keeps answering correctly
+// while it learns which case to answer in.
+IPreferenceLoss loss = PreferenceLosses.Create("sigmoid", new PreferenceLossOptions { Beta = 0.1, RpoAlpha = 1.0 });
+var dpo = new PreferenceTrainer(policy, loss, new TrainingOptions
+{
+    LearningRate = 5e-4, BatchSize = 8, MaxSteps = 300, Schedule = LearningRateSchedule.Constant, Seed = 2,
+    OutputDir = Path.Combine(output, "dpo-run"),
+}, reference, padTokenId: tokenizer.PadTokenId!.Value);
+Console.WriteLine($"DPO on {pairs.Count} pairs…");
+TrainingResult dpoRun = dpo.Train(pairs);
+var last = dpoRun.History[^1];
+Console.WriteLine($"  loss {dpoRun.History[0]["loss"]:F3} → {last["loss"]:F3}, rewards/accuracies {last["rewards/accuracies"]:F2}, rewards/margins {last["rewards/margins"]:F2}");
+string dpoFolder = Path.Combine(output, "dpo");
+policy.Model.SavePretrained(dpoFolder);
+
+// ---- 3. Judge on held-out questions -------------------------------------------------------------------------------
+List<string> dpoAnswers = Answers(policy.Model);
+var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => Complies(prompt, answer) ? 1 : 0);
+int wins = 0, losses = 0, ties = 0;
+for (int i = 0; i < heldOutPrompts.Count; i++)
+{
+    switch ((await judge.JudgeAsync(heldOutPrompts[i], dpoAnswers[i], sftAnswers[i])).Preferred)
+    {
+        case Preference.First: wins++; break;
+        case Preference.Second: losses++; break;
+        default: ties++; break;
+    }
+}
+double Compliance(List<string> answers) => answers.Where((a, i) => Complies(heldOutPrompts[i], a)).Count() / (double)answers.Count;
 Console.WriteLine();
-for (int b = 0; b < Batch; b++)
-    Console.WriteLine($"sequence {b}: sum {sums[b].item<float>():F6}, mean {means[b].item<float>():F6} " +
-                      $"over {TokenLogProbs.TokenCounts(mask)[b].item<long>()} tokens");
+Console.WriteLine($"Held-out prompts: {heldOutPrompts.Count} (questions never seen in the preference pairs)");
+for (int i = 0; i < Math.Min(6, heldOutPrompts.Count); i++)
+    Console.WriteLine($"  {heldOutPrompts[i],-58} SFT: {sftAnswers[i],-10} DPO: {dpoAnswers[i]}");
+Console.WriteLine($"Rule compliance: SFT {Compliance(sftAnswers):P0} → DPO {Compliance(dpoAnswers):P0}");
+Console.WriteLine($"DPO vs SFT: {wins} wins, {losses} losses, {ties} ties → win rate {(wins + 0.5 * ties) / heldOutPrompts.Count:P0} " +
+                  $"(ties count half); {(wins + losses == 0 ? "no decisive pair" : $"{wins / (double)(wins + losses):P0} of decisive pairs")}");
 
-// Gradients agree too: back-propagate the same objective through the naive and the fused path.
-naive.sum().backward();
-Tensor naiveGrad = hidden.grad!.clone();
-hidden.grad!.zero_();
-fromHidden.sum().backward();
-double largest = hidden.grad!.sub(naiveGrad).abs().max().item<float>();
-Console.WriteLine();
-Console.WriteLine($"largest difference between values: {fromHidden.sub(naive).abs().max().item<float>():E2}; " +
-                  $"between hidden-state gradients: {largest:E2}");
+// ---- 4. Plot ------------------------------------------------------------------------------------------------------
+var steps = dpoRun.History.Where(h => h.ContainsKey("rewards/margins")).ToList();
+var plot = new ScottPlot.Plot();
+double[] x = steps.Select(h => h["step"]).ToArray();
+plot.Add.Scatter(x, steps.Select(h => h["loss"]).ToArray()).LegendText = "DPO loss";
+plot.Add.Scatter(x, steps.Select(h => h["rewards/margins"]).ToArray()).LegendText = "rewards/margins";
+plot.Add.Scatter(x, steps.Select(h => h["rewards/accuracies"]).ToArray()).LegendText = "rewards/accuracies";
+plot.Title("QuickStart DPO");
+plot.XLabel("optimizer step");
+plot.ShowLegend();
+string png = Path.Combine(dpoFolder, "training.png");
+plot.SavePng(png, 900, 500);
+Console.WriteLine($"Models: {sftFolder}, {dpoFolder}; plot: {png}; {clock.Elapsed.TotalSeconds:F0} s in all.");
+return;
+
+// A byte-level BPE tokenizer with no merges (each UTF-8 byte is a token) and ChatML's special tokens.
+static void WriteByteLevelTokenizer(string folder)
+{
+    var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
+    var vocab = new JsonObject();
+    for (int b = 0, extra = 0; b < 256; b++)
+        vocab[((char)(printable.Contains(b) ? b : 256 + extra++)).ToString()] = b;
+    string[] specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+    var tokenizer = new JsonObject
+    {
+        ["added_tokens"] = new JsonArray(specials.Select((s, i) => (JsonNode)new JsonObject { ["id"] = 256 + i, ["content"] = s, ["special"] = true }).ToArray()),
+        ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["use_regex"] = true },
+        ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
+        ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() },
+    };
+    File.WriteAllText(Path.Combine(folder, "tokenizer.json"), tokenizer.ToJsonString());
+    File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), new JsonObject
+    {
+        ["eos_token"] = "<|im_end|>", ["pad_token"] = "<|endoftext|>",
+        ["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}",
+    }.ToJsonString());
+}

@@ -47,6 +47,26 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         RegisterComponents();
     }
 
+    /// <summary>
+    /// Re-initialises every weight as transformers' <c>_init_weights</c> does for a model trained from scratch: linear
+    /// and embedding weights from N(0, <paramref name="std"/>²) (<c>initializer_range</c>, 0.02 by default), biases 0,
+    /// norm weights 1.
+    /// </summary>
+    public void InitializeWeights(double std = 0.02, long seed = 0)
+    {
+        var generator = new Generator((ulong)seed);
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal))
+                parameter.fill_(1);
+            else if (name.EndsWith(".bias", StringComparison.Ordinal))
+                parameter.zero_();
+            else
+                parameter.normal_(0, std, generator);
+        }
+    }
+
     /// <inheritdoc />
     public DecoderConfig Config { get; }
 

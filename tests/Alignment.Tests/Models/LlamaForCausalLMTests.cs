@@ -292,3 +292,27 @@ internal static class FluentExtensions
 {
     public static void Let<T>(this T value, Action<T> action) => action(value);
 }
+
+public sealed class InitializeWeightsTests
+{
+    [Fact]
+    public void From_scratch_initialisation_follows_transformers()
+    {
+        var json = TinyModels.ConfigJson("qwen2");
+        using var model = new LlamaForCausalLM(DecoderConfig.FromJson(json));
+        model.InitializeWeights(std: 0.02, seed: 3);
+        foreach (var (name, p) in model.named_parameters())
+        {
+            float[] values = p.detach().data<float>().ToArray();
+            if (name.EndsWith("norm.weight"))
+                Assert.All(values, v => Assert.Equal(1f, v));
+            else if (name.EndsWith(".bias"))
+                Assert.All(values, v => Assert.Equal(0f, v));
+            else if (values.Length > 500)
+            {
+                double mean = values.Average(), std = Math.Sqrt(values.Average(v => (v - mean) * (v - mean)));
+                Assert.InRange(std, 0.018, 0.022);
+            }
+        }
+    }
+}
