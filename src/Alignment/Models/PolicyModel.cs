@@ -55,6 +55,16 @@ public sealed class ReferenceModel : ICausalLM, IDisposable
     /// <summary>The policy's own base weights with its LoRA adapters switched off during each forward.</summary>
     public static ReferenceModel SharingBaseOf(LlamaForCausalLM policy) => new(policy, ownsModel: false, disableAdapters: true);
 
+    /// <summary>A separately loaded model (for example <c>--reference FOLDER</c>) as the reference; it is frozen and owned by the result.</summary>
+    public static ReferenceModel Own(LlamaForCausalLM model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        foreach (var parameter in model.parameters())
+            parameter.requires_grad = false;
+        model.eval();
+        return new ReferenceModel(model, ownsModel: true, disableAdapters: false);
+    }
+
     /// <summary>A frozen copy of the model's current weights, same dtype and device.</summary>
     public static ReferenceModel FrozenCopyOf(LlamaForCausalLM policy)
     {

@@ -1,0 +1,118 @@
+using System.Text.Json.Nodes;
+using Alignment.Cli;
+using Alignment.Tests.Models;
+using Alignment.Tests.Tokenization;
+
+namespace Alignment.Tests.Cli;
+
+public sealed class AlignCliTests : IDisposable
+{
+    readonly TinyModels _models = new();
+    readonly TinyTokenizers _tokenizers = new();
+
+    public void Dispose()
+    {
+        _models.Dispose();
+        _tokenizers.Dispose();
+    }
+
+    /// <summary>A model folder with weights, config and a ChatML tokenizer.</summary>
+    string ModelFolder()
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        string folder = _models.Folder("model", json);
+        string tokenizer = _tokenizers.Folder("tok", chatTemplate: "{{ '<|im_start|>' + message['role'] }}");
+        foreach (string file in Directory.GetFiles(tokenizer))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
+        return folder;
+    }
+
+    string Data(string name, params string[] lines)
+    {
+        string path = Path.Combine(_models.Root, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = AlignCli.Run(args, output, error, new StringReader(""));
+        return (code, output.ToString(), error.ToString());
+    }
+
+    string Pairs() => Data("pairs.jsonl",
+        """{"prompt": "hello", "chosen": " world", "rejected": " the"}""",
+        """{"prompt": [{"role": "user", "content": "hello"}], "chosen": [{"role": "assistant", "content": "the world"}], "rejected": [{"role": "assistant", "content": "hello"}]}""",
+        """{"prompt": "the", "chosen": " hello world", "rejected": " hello"}""");
+
+    [Fact]
+    public void Dpo_runs_end_to_end_and_writes_an_hf_folder_with_metrics()
+    {
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "out");
+        var (code, text, error) = Run("dpo", "--model", model, "--dataset", Pairs(), "--output", output,
+            "--loss", "ipo", "--beta", "0.2", "--max-steps", "3", "--batch-size", "2", "--learning-rate", "1e-3");
+
+        Assert.True(code == 0, error);
+        Assert.Contains("step 3/3", text);
+        foreach (string file in new[] { "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "metrics.jsonl" })
+            Assert.True(File.Exists(Path.Combine(output, file)), file);
+        var metrics = File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(3, metrics.Count);
+        Assert.Contains("rewards/margins", metrics[0].Select(kv => kv.Key));
+
+        var (generated, reply, generateError) = Run("generate", "--model", output, "--prompt", "hello", "--max-new-tokens", "4", "--temperature", "0");
+        Assert.True(generated == 0, generateError);
+        var (evaluated, table, _) = Run("evaluate", "--model", output, "--reference", model, "--dataset", Pairs());
+        Assert.Equal(0, evaluated);
+        Assert.Contains("rewards/accuracies", table);
+    }
+
+    [Fact]
+    public void Lora_training_saves_the_merged_model_and_precomputed_reference_log_probs()
+    {
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "lora");
+        var (code, _, error) = Run("dpo", "--model", model, "--dataset", Pairs(), "--output", output, "--lora-rank", "2",
+            "--max-steps", "2", "--batch-size", "3", "--learning-rate", "1e-2", "--precompute-ref-logps");
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(output, "reference_logps.tsv")));
+        Assert.DoesNotContain("lora", string.Join(",", Alignment.Models.SafeTensorsFile.Open(Path.Combine(output, "model.safetensors")).Entries.Keys));
+    }
+
+    [Fact]
+    public void Sft_runs_from_a_config_file()
+    {
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "sft");
+        string data = Data("sft.jsonl", """{"prompt": "hello", "completion": " world"}""", """{"messages": [{"role": "user", "content": "the"}, {"role": "assistant", "content": "hello"}]}""");
+        string config = Data("config.json", new JsonObject { ["max_steps"] = 2, ["batch_size"] = 2, ["learning_rate"] = 1e-3 }.ToJsonString());
+        var (code, _, error) = Run("sft", "--model", model, "--dataset", data, "--output", output, "--config", config);
+        Assert.True(code == 0, error);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Length);
+    }
+
+    [Theory]
+    [InlineData("--loss", "dpop", "Unknown loss 'dpop'")]
+    [InlineData("--beta", "-1", "beta must be")]
+    [InlineData("--label-smoothing", "0.7", "label_smoothing")]
+    [InlineData("--max-steps", "many", "--max-steps must be an integer")]
+    public void Bad_configuration_fails_before_training_with_a_clear_message(string option, string value, string expected)
+    {
+        string output = Path.Combine(_models.Root, "never");
+        var (code, _, error) = Run("dpo", "--model", ModelFolder(), "--dataset", Pairs(), "--output", output, option, value);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+        Assert.False(File.Exists(Path.Combine(output, "metrics.jsonl")));
+    }
+
+    [Fact]
+    public void A_missing_dataset_file_and_an_unknown_command_are_named()
+    {
+        string missing = Path.Combine(_models.Root, "nope.jsonl");
+        var (code, _, error) = Run("dpo", "--model", ModelFolder(), "--dataset", missing, "--output", Path.Combine(_models.Root, "x"));
+        Assert.Equal(2, code);
+        Assert.Contains(missing, error);
+        Assert.Contains("unknown command 'train'", Run("train").Error);
+    }
+}
