@@ -306,9 +306,22 @@ internal sealed partial class TrainingLoop<T>
         string path = Path.Combine(_options.OutputDir!, MetricsFile);
         if (!File.Exists(path))
             return;
-        var kept = File.ReadLines(path).Where(l => JsonNode.Parse(l)?["step"]?.GetValue<double>() <= step).ToList();
+        // A process killed mid-append can leave a partial last line: keep only whole lines up to the checkpoint's step.
+        var kept = File.ReadLines(path).Where(l => StepOf(l) is { } s && s <= step).ToList();
         File.WriteAllLines(path + ".tmp", kept);
         File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    static double? StepOf(string line)
+    {
+        try
+        {
+            return JsonNode.Parse(line)?["step"]?.GetValue<double>();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     sealed class LoopState

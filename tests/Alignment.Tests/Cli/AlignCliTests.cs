@@ -116,3 +116,57 @@ public sealed class AlignCliTests : IDisposable
         Assert.Contains("unknown command 'train'", Run("train").Error);
     }
 }
+
+public sealed class KillAndResumeTests : IDisposable
+{
+    readonly TinyModels _models = new();
+    readonly TinyTokenizers _tokenizers = new();
+
+    public void Dispose()
+    {
+        _models.Dispose();
+        _tokenizers.Dispose();
+    }
+
+    [Fact]
+    public async Task A_killed_training_process_resumes_to_the_metrics_of_a_straight_run()
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        string model = _models.Folder("model", json);
+        foreach (string file in Directory.GetFiles(_tokenizers.Folder("tok")))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
+        string data = Path.Combine(_models.Root, "pairs.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 8).Select(i => $$"""{"prompt": "hello {{i}}", "chosen": " world", "rejected": " the"}"""));
+        string[] Args(string output) => ["dpo", "--model", model, "--dataset", data, "--output", output, "--max-steps", "300",
+            "--batch-size", "2", "--learning-rate", "1e-3", "--save-steps", "5", "--seed", "3"];
+
+        string killed = Path.Combine(_models.Root, "killed");
+        string cli = Path.Combine(AppContext.BaseDirectory, "align.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(cli);
+        foreach (string arg in Args(killed))
+            start.ArgumentList.Add(arg);
+        using (var process = System.Diagnostics.Process.Start(start)!)
+        {
+            _ = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (!Directory.Exists(Path.Combine(killed, "checkpoint-20")) && !process.HasExited && DateTime.UtcNow < deadline)
+                await Task.Delay(20);
+            Assert.False(process.HasExited, "the training process ended before it could be killed");
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        var resume = new StringWriter();
+        Assert.Equal(0, AlignCli.Run([.. Args(killed), "--resume"], resume, resume));
+        string straight = Path.Combine(_models.Root, "straight");
+        Assert.Equal(0, AlignCli.Run(Args(straight), TextWriter.Null, TextWriter.Null));
+
+        double[] Losses(string folder) => File.ReadAllLines(Path.Combine(folder, "metrics.jsonl"))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!["loss"]!.GetValue<double>()).ToArray();
+        Assert.Equal(300, Losses(killed).Length);
+        Assert.Equal(Losses(straight), Losses(killed));
+    }
+}
