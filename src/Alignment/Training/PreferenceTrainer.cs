@@ -103,6 +103,22 @@ public sealed class ReferenceLogProbs
     }
 }
 
+/// <summary>How SFT data is mixed into preference training.</summary>
+public enum SftMixMode
+{
+    /// <summary>Every step adds <c>weight · NLL</c> of one SFT batch to the preference loss.</summary>
+    Interleaved,
+
+    /// <summary>Every ⌈1/weight⌉-th optimizer step is a plain SFT step instead of a preference step (weight is the share of SFT steps).</summary>
+    Sequential,
+}
+
+/// <summary>SFT data mixed into preference training, a guard against forgetting what SFT taught.</summary>
+/// <param name="Data">The SFT examples (cycled through in order).</param>
+/// <param name="Weight">Interleaved: the SFT loss weight; Sequential: the share of SFT steps, in (0, 1).</param>
+/// <param name="Mode">How the two are mixed.</param>
+public sealed record SftMix(IReadOnlyList<TokenizedCompletion> Data, double Weight = 0.5, SftMixMode Mode = SftMixMode.Interleaved);
+
 /// <summary>
 /// Preference training with any <see cref="IPreferenceLoss"/>: paired data (DPO family, CPO/SimPO, ORPO) or unpaired
 /// data (KTO). It computes only what the loss asks for: no reference forward for reference-free losses, WPO weights
@@ -116,6 +132,8 @@ public sealed class PreferenceTrainer
     readonly ICausalLM? _reference;
     readonly ReferenceLogProbs? _precomputed;
     readonly long _padTokenId;
+    readonly SftMix? _sftMix;
+    int _sftCursor, _micro;
 
     /// <summary>Creates the trainer.</summary>
     /// <param name="policy">The model to train (LoRA adapters or all weights).</param>
@@ -124,10 +142,14 @@ public sealed class PreferenceTrainer
     /// <param name="reference">The reference model; required when the loss needs one and nothing is precomputed.</param>
     /// <param name="precomputed">Precomputed reference log-probabilities (paired data only), instead of a live reference.</param>
     /// <param name="padTokenId">Padding id for batches.</param>
-    /// <exception cref="ArgumentException">The loss needs a reference and none is given.</exception>
+    /// <param name="sftMix">SFT data mixed into training against forgetting (paired data), or null.</param>
+    /// <exception cref="ArgumentException">The loss needs a reference and none is given, or the SFT mix is invalid.</exception>
     public PreferenceTrainer(PolicyModel policy, IPreferenceLoss loss, TrainingOptions options, ICausalLM? reference = null,
-        ReferenceLogProbs? precomputed = null, long padTokenId = 0)
+        ReferenceLogProbs? precomputed = null, long padTokenId = 0, SftMix? sftMix = null)
     {
+        if (sftMix is not null && (sftMix.Data.Count == 0 || !(sftMix.Weight > 0) || sftMix.Mode == SftMixMode.Sequential && !(sftMix.Weight < 1)))
+            throw new ArgumentException("SFT mixing needs data and a weight > 0 (and < 1 for the sequential mode).", nameof(sftMix));
+        _sftMix = sftMix;
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _loss = loss ?? throw new ArgumentNullException(nameof(loss));
         _options = options ?? throw new ArgumentNullException(nameof(options));
@@ -151,7 +173,8 @@ public sealed class PreferenceTrainer
         if (_loss.Requirements.Data != PreferenceDataKind.Paired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on unpaired data; pass TokenizedCompletion examples.");
         _policy.Model.train();
-        var loop = new TrainingLoop<TokenizedPair>(train, Trainable(), batch => Step(batch), p => p.Source, _options,
+        _sftCursor = _micro = 0;
+        var loop = new TrainingLoop<TokenizedPair>(train, Trainable(), MixedStep, p => p.Source, _options,
             eval is null ? null : () => Evaluate(eval));
         return loop.Run(resume, cancellationToken);
     }
@@ -196,6 +219,39 @@ public sealed class PreferenceTrainer
 
     IReadOnlyList<(string, TorchSharp.Modules.Parameter)> Trainable() =>
         _policy.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
+
+    /// <summary>A preference step, with SFT data mixed in as configured.</summary>
+    StepOutput MixedStep(IReadOnlyList<TokenizedPair> pairs)
+    {
+        if (_sftMix is null)
+            return Step(pairs);
+        int step = _micro++ / _options.GradientAccumulationSteps;
+        if (_sftMix.Mode == SftMixMode.Sequential)
+        {
+            int period = (int)Math.Ceiling(1 / _sftMix.Weight);
+            return step % period == period - 1 ? SftStep(NextSft(pairs.Count)) : Step(pairs);
+        }
+        StepOutput preference = Step(pairs);
+        StepOutput sft = SftStep(NextSft(pairs.Count));
+        var metrics = new Dictionary<string, Tensor>(preference.Metrics) { ["sft_loss"] = sft.Loss.detach() };
+        return new StepOutput(preference.Loss.add(sft.Loss.mul(_sftMix.Weight)), metrics, preference.Tokens + sft.Tokens);
+    }
+
+    List<TokenizedCompletion> NextSft(int count)
+    {
+        var batch = new List<TokenizedCompletion>(count);
+        for (int i = 0; i < count; i++)
+            batch.Add(_sftMix!.Data[_sftCursor++ % _sftMix.Data.Count]);
+        return batch;
+    }
+
+    StepOutput SftStep(IReadOnlyList<TokenizedCompletion> examples)
+    {
+        using CompletionBatch batch = CompletionCollator.Collate(examples, _padTokenId, device: _policy.Model.Device);
+        var (perToken, mask, _) = BatchForward.LogProbs(_policy.Model, batch.InputIds, batch.AttentionMask, batch.Targets);
+        Tensor nll = perToken.where(mask, 0.0).sum().neg().div(mask.sum().to_type(perToken.dtype).clamp_min(1));
+        return new StepOutput(nll, new Dictionary<string, Tensor> { ["sft_loss"] = nll.detach() }, batch.AttentionMask.sum().item<long>());
+    }
 
     StepOutput Step(IReadOnlyList<TokenizedPair> pairs)
     {

@@ -80,6 +80,7 @@ internal sealed partial class TrainingLoop<T>
         if (_options.OutputDir is not null)
             Directory.CreateDirectory(_options.OutputDir);
 
+        _tensorBoard = _options.TensorBoardDir is { } board ? torch.utils.tensorboard.SummaryWriter(board) : null; // flushes on each write
         var clock = Stopwatch.StartNew();
         bool stoppedEarly = false;
         for (int step = state.Step; step < total; step++)
@@ -225,11 +226,16 @@ internal sealed partial class TrainingLoop<T>
         return ++state.EvalsWithoutImprovement >= early.Patience;
     }
 
+    TorchSharp.Modules.SummaryWriter? _tensorBoard;
+
     void Record(LoopState state, List<IReadOnlyDictionary<string, double>> history, Dictionary<string, double> metrics)
     {
         metrics["step"] = state.Step;
         history.Add(metrics);
         state.History.Add(metrics);
+        foreach (var (key, value) in metrics)
+            if (key != "step" && double.IsFinite(value))
+                _tensorBoard?.add_scalar(key.StartsWith("eval_", StringComparison.Ordinal) ? "eval/" + key[5..] : "train/" + key, (float)value, state.Step);
         if (_options.OutputDir is null)
             return;
         var line = new JsonObject();

@@ -77,6 +77,9 @@ public sealed record TrainingOptions
     /// <summary>Skip (and log) a step whose loss or gradient is NaN/∞ instead of stopping with an error; the weights are never updated from it.</summary>
     public bool SkipNonFiniteSteps { get; init; }
 
+    /// <summary>Also write every metric as TensorBoard scalars into this folder (TorchSharp's SummaryWriter); null = off.</summary>
+    public string? TensorBoardDir { get; init; }
+
     /// <summary>Where progress is logged.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 
