@@ -38,7 +38,11 @@ public sealed record Content
 public abstract record PreferenceRecord(SourceLocation Source);
 
 /// <summary>A prompt with a chosen and a rejected completion, as text or messages.</summary>
-public sealed record PreferencePair(Content Prompt, Content Chosen, Content Rejected, SourceLocation Source) : PreferenceRecord(Source);
+public sealed record PreferencePair(Content Prompt, Content Chosen, Content Rejected, SourceLocation Source) : PreferenceRecord(Source)
+{
+    /// <summary>The data's optional <c>margin</c> (how much better chosen is; used by reward modelling), or null.</summary>
+    public double? Margin { get; init; }
+}
 
 /// <summary>A pair given as token ids (<c>prompt_input_ids</c>, <c>chosen_input_ids</c>, <c>rejected_input_ids</c>), used as-is.</summary>
 public sealed record PretokenizedPair(int[] Prompt, int[] Chosen, int[] Rejected, SourceLocation Source) : PreferenceRecord(Source);
@@ -110,14 +114,20 @@ public static class PreferenceData
         JsonNode? prompt = json["prompt"];
         if (prompt is null)
             return [Implicit(chosen, rejected, source)];
+        double? margin = json["margin"] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out double m) && double.IsFinite(m) => m,
+            var other => throw new DataFormatException(source, "margin", $"expected a number, found {Kind(other)}."),
+        };
         if (prompt is JsonValue)
             return [new PreferencePair(Content.FromText(String(prompt, "prompt", source, allowEmpty: true)),
                 Content.FromText(String(chosen, "chosen", source, allowEmpty: false)),
-                Content.FromText(String(rejected, "rejected", source, allowEmpty: false)), source)];
+                Content.FromText(String(rejected, "rejected", source, allowEmpty: false)), source) { Margin = margin }];
         return [new PreferencePair(
             Content.FromMessages(Messages(prompt, "prompt", source)),
             Content.FromMessages(Completion(chosen, "chosen", source)),
-            Content.FromMessages(Completion(rejected, "rejected", source)), source)];
+            Content.FromMessages(Completion(rejected, "rejected", source)), source) { Margin = margin }];
     }
 
     static PreferencePair Implicit(JsonNode chosen, JsonNode rejected, SourceLocation source)

@@ -44,7 +44,11 @@ public sealed record TokenizationOptions
 }
 
 /// <summary>A pair as token ids, ready to collate.</summary>
-public sealed record TokenizedPair(int[] Prompt, int[] Chosen, int[] Rejected, SourceLocation Source);
+public sealed record TokenizedPair(int[] Prompt, int[] Chosen, int[] Rejected, SourceLocation Source)
+{
+    /// <summary>The pair's reward margin from the data, or null.</summary>
+    public double? Margin { get; init; }
+}
 
 /// <summary>One completion as token ids (SFT or unpaired data); <see cref="Desirable"/> is the KTO label, true for SFT.</summary>
 public sealed record TokenizedCompletion(int[] Prompt, int[] Completion, bool Desirable, SourceLocation Source);
@@ -111,7 +115,8 @@ public sealed class PreferenceTokenizer
             PreferencePair pair => Encode(pair),
             _ => throw new ArgumentException($"Unknown record type {record.GetType().Name}.", nameof(record)),
         };
-        return Limit(prompt, chosen, rejected, record.Source, report);
+        TokenizedPair? limited = Limit(prompt, chosen, rejected, record.Source, report);
+        return limited is not null && record is PreferencePair { Margin: { } margin } ? limited with { Margin = margin } : limited;
     }
 
     /// <summary>Tokenizes a stream of records, skipping (and counting) the dropped ones.</summary>

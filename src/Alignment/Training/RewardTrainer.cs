@@ -97,7 +97,8 @@ public sealed class RewardModel : IDisposable
 }
 
 /// <summary>
-/// Bradley–Terry reward modelling, as TRL's <c>RewardTrainer</c>: <c>−log σ(r_chosen − r_rejected)</c>, plus
+/// Bradley–Terry reward modelling, as TRL's <c>RewardTrainer</c>: <c>−log σ(r_chosen − r_rejected − margin)</c> (the
+/// pair's <see cref="TokenizedPair.Margin"/>, 0 when absent), plus
 /// <c>center_rewards_coefficient · mean((r_chosen + r_rejected)²)</c> when set, which keeps rewards centred on 0.
 /// Reports <c>accuracy</c> (share of pairs with r_chosen &gt; r_rejected) and <c>margin</c>.
 /// </summary>
@@ -138,7 +139,8 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
         int b = pairs.Count;
         Tensor rewards = model.Score(batch.InputIds, batch.AttentionMask).to_type(ScalarType.Float32); // [2B]
         Tensor chosen = rewards.narrow(0, 0, b), rejected = rewards.narrow(0, b, b);
-        Tensor loss = F.logsigmoid(chosen.sub(rejected)).neg().mean();
+        Tensor margins = tensor(pairs.Select(p => (float)(p.Margin ?? 0)).ToArray(), device: rewards.device);
+        Tensor loss = F.logsigmoid(chosen.sub(rejected).sub(margins)).neg().mean();
         if (centerRewardsCoefficient > 0)
             loss = loss.add(chosen.add(rejected).square().mean().mul(centerRewardsCoefficient));
         var metrics = new Dictionary<string, Tensor>

@@ -168,7 +168,8 @@ internal sealed partial class TrainingLoop<T>
                     break;
                 }
             }
-            if (last || _options.SaveSteps is { } save && state.Step % save == 0)
+            bool epochEnd = (long)state.Step * ExamplesPerStep / _train.Count > (long)(state.Step - 1) * ExamplesPerStep / _train.Count;
+            if (last || epochEnd || _options.SaveSteps is { } save && state.Step % save == 0)
                 lastCheckpoint = Save(state, optimizer) ?? lastCheckpoint;
         }
         if (stoppedEarly && cancellationToken.IsCancellationRequested)
@@ -263,6 +264,14 @@ internal sealed partial class TrainingLoop<T>
             ["total_steps"] = TotalSteps,
             ["best_metric"] = state.Best,
             ["evals_without_improvement"] = state.EvalsWithoutImprovement,
+            ["config"] = new JsonObject
+            {
+                ["learning_rate"] = _options.LearningRate, ["lr_scheduler_type"] = _options.Schedule.ToString().ToLowerInvariant(),
+                ["warmup_ratio"] = _options.WarmupRatio, ["weight_decay"] = _options.WeightDecay, ["per_device_train_batch_size"] = _options.BatchSize,
+                ["gradient_accumulation_steps"] = _options.GradientAccumulationSteps, ["num_train_epochs"] = _options.Epochs,
+                ["max_steps"] = _options.MaxSteps, ["max_grad_norm"] = _options.MaxGradNorm, ["seed"] = _options.Seed,
+                ["train_examples"] = _train.Count,
+            },
             ["log_history"] = new JsonArray(state.History.Select(h => (JsonNode)new JsonObject(h.Select(kv =>
                 new KeyValuePair<string, JsonNode?>(kv.Key, double.IsFinite(kv.Value) ? kv.Value : null)))).ToArray()),
         };
