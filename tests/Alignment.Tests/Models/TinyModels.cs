@@ -33,15 +33,19 @@ internal sealed class TinyModels : IDisposable
         ["rope_scaling"] = ropeScaling,
     };
 
-    /// <summary>A model of the config with seeded random weights (norm weights too, so that they matter).</summary>
+    /// <summary>
+    /// A model of the config with seeded random weights (norm weights and biases too, so that they matter). Every draw
+    /// comes from a local generator: tests run in parallel, and TorchSharp's global generator is shared by all threads.
+    /// </summary>
     public static LlamaForCausalLM Random(JsonObject json, long seed = 7)
     {
-        torch.manual_seed(seed);
         var model = new LlamaForCausalLM(DecoderConfig.FromJson(json));
+        model.InitializeWeights(std: 0.1, seed: seed);
+        var generator = new Generator((ulong)seed + 1);
         using (no_grad())
             foreach (var (name, parameter) in model.named_parameters())
                 if (name.EndsWith("norm.weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal))
-                    parameter.copy_(rand_like(parameter).add(0.5));
+                    parameter.copy_(rand(parameter.shape, generator: generator).add(0.5));
         return model;
     }
 
