@@ -1,0 +1,154 @@
+using static TorchSharp.torch;
+
+namespace Alignment.Rl;
+
+/// <summary>How the per-token KL to the reference is estimated from sampled tokens (Schulman 2020, "Approximating KL").</summary>
+public enum KlEstimator
+{
+    /// <summary>k1 = log π − log π_ref: unbiased, high variance, can be negative.</summary>
+    K1,
+
+    /// <summary>k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1: unbiased, never negative, lower variance.</summary>
+    K3,
+}
+
+/// <summary>The arithmetic of PPO, GRPO and RLOO, on [B, T] tensors whose mask marks the completion tokens.</summary>
+public static class RlMath
+{
+    /// <summary>Per-token KL estimate.</summary>
+    /// <param name="logProbs">[B, T] policy log-probabilities of the sampled tokens.</param>
+    /// <param name="referenceLogProbs">[B, T] reference log-probabilities of the same tokens.</param>
+    /// <param name="estimator">k1 or k3.</param>
+    public static Tensor Kl(Tensor logProbs, Tensor referenceLogProbs, KlEstimator estimator)
+    {
+        Tensor logRatio = referenceLogProbs.sub(logProbs); // log(π_ref / π)
+        return estimator == KlEstimator.K1 ? logRatio.neg() : logRatio.exp().sub(logRatio).sub(1);
+    }
+
+    /// <summary>
+    /// Generalised advantage estimation (Schulman et al. 2016) over the completion tokens:
+    /// <c>δ_t = r_t + γ V_{t+1} − V_t</c>, <c>A_t = δ_t + γλ A_{t+1}</c>, with V and A beyond the last token 0.
+    /// </summary>
+    /// <param name="rewards">[B, T] per-token rewards (0 outside the mask).</param>
+    /// <param name="values">[B, T] value estimates.</param>
+    /// <param name="mask">[B, T] completion tokens, left-aligned (no gaps).</param>
+    /// <param name="gamma">Discount γ.</param>
+    /// <param name="lambda">GAE λ.</param>
+    /// <returns>Advantages and returns (advantages + values), both [B, T], 0 outside the mask.</returns>
+    public static (Tensor Advantages, Tensor Returns) Gae(Tensor rewards, Tensor values, Tensor mask, double gamma, double lambda)
+    {
+        using var scope = NewDisposeScope();
+        Tensor m = mask.to_type(rewards.dtype);
+        Tensor v = values.mul(m);
+        long time = rewards.shape[1];
+        Tensor next = zeros_like(rewards.select(1, 0));     // A_{t+1}
+        Tensor nextValue = zeros_like(next);                 // V_{t+1}
+        var columns = new Tensor[time];
+        for (long t = time - 1; t >= 0; t--)
+        {
+            Tensor keep = m.select(1, t);
+            Tensor delta = rewards.select(1, t).add(nextValue.mul(gamma)).sub(v.select(1, t));
+            Tensor advantage = delta.add(next.mul(gamma * lambda)).mul(keep);
+            columns[t] = advantage;
+            next = advantage;
+            nextValue = v.select(1, t);
+        }
+        Tensor advantages = stack(columns, 1);
+        return (advantages.MoveToOuterDisposeScope(), advantages.add(v).mul(m).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Whitening over the masked entries: <c>(x − mean) / sqrt(var + 1e-8)</c> (mean added back unless <paramref name="shiftMean"/>).</summary>
+    public static Tensor Whiten(Tensor values, Tensor mask, bool shiftMean = true)
+    {
+        using var scope = NewDisposeScope();
+        Tensor m = mask.to_type(values.dtype);
+        Tensor count = m.sum().clamp_min(1);
+        Tensor mean = values.mul(m).sum().div(count);
+        Tensor variance = values.sub(mean).square().mul(m).sum().div(count);
+        Tensor whitened = values.sub(mean).mul(variance.add(1e-8).rsqrt());
+        if (!shiftMean)
+            whitened = whitened.add(mean);
+        return whitened.mul(m).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean over the masked entries.</summary>
+    public static Tensor MaskedMean(Tensor values, Tensor mask)
+    {
+        Tensor m = mask.to_type(values.dtype);
+        return values.mul(m).sum().div(m.sum().clamp_min(1));
+    }
+
+    /// <summary>
+    /// PPO's clipped surrogate: mean over tokens of <c>max(−A·ρ, −A·clip(ρ, 1 − ε, 1 + ε))</c> with
+    /// <c>ρ = exp(log π − log π_old)</c>; also the share of clipped tokens and the approximate KL ½·mean((log ρ)²).
+    /// </summary>
+    public static (Tensor Loss, Tensor ClipFraction, Tensor ApproxKl, Tensor Ratio) ClippedSurrogate(Tensor logProbs, Tensor oldLogProbs,
+        Tensor advantages, Tensor mask, double clipRange)
+    {
+        Tensor logRatio = logProbs.sub(oldLogProbs);
+        Tensor ratio = logRatio.exp();
+        Tensor unclipped = advantages.neg().mul(ratio);
+        Tensor clipped = advantages.neg().mul(ratio.clamp(1 - clipRange, 1 + clipRange));
+        Tensor loss = MaskedMean(unclipped.maximum(clipped), mask);
+        Tensor clipFraction = MaskedMean(clipped.gt(unclipped).to_type(logProbs.dtype), mask);
+        Tensor approxKl = MaskedMean(logRatio.square(), mask).mul(0.5);
+        return (loss, clipFraction.detach(), approxKl.detach(), MaskedMean(ratio, mask).detach());
+    }
+
+    /// <summary>
+    /// PPO's clipped value loss: ½·mean(max((V − R)², (clip(V, V_old ± ε) − R)²)) and the share of clipped tokens.
+    /// </summary>
+    public static (Tensor Loss, Tensor ClipFraction) ClippedValueLoss(Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange)
+    {
+        Tensor clippedValues = oldValues.add(values.sub(oldValues).clamp(-clipRange, clipRange));
+        Tensor unclippedLoss = values.sub(returns).square();
+        Tensor clippedLoss = clippedValues.sub(returns).square();
+        Tensor loss = MaskedMean(unclippedLoss.maximum(clippedLoss), mask).mul(0.5);
+        return (loss, MaskedMean(clippedLoss.gt(unclippedLoss).to_type(values.dtype), mask).detach());
+    }
+
+    /// <summary>GRPO's advantage of each sample: <c>(r − mean_group) / (std_group + 1e-4)</c> over consecutive groups of <paramref name="groupSize"/>.</summary>
+    /// <param name="scores">[N] rewards, N a multiple of the group size, each group's samples adjacent.</param>
+    /// <param name="groupSize">Samples per prompt (G ≥ 2).</param>
+    public static Tensor GroupNormalized(Tensor scores, int groupSize)
+    {
+        RequireGroups(scores, groupSize);
+        Tensor grouped = scores.view(-1, groupSize);
+        Tensor mean = grouped.mean([1], keepdim: true);
+        Tensor std = grouped.std(1, keepdim: true);        // unbiased, as TRL's GRPO
+        return grouped.sub(mean).div(std.add(1e-4)).view(-1);
+    }
+
+    /// <summary>RLOO's advantage of each sample: its reward minus the mean of the other K − 1 samples of its prompt.</summary>
+    public static Tensor LeaveOneOut(Tensor scores, int groupSize)
+    {
+        RequireGroups(scores, groupSize);
+        Tensor grouped = scores.view(-1, groupSize);
+        Tensor others = grouped.sum(1, keepdim: true).sub(grouped).div(groupSize - 1);
+        return grouped.sub(others).view(-1);
+    }
+
+    static void RequireGroups(Tensor scores, int groupSize)
+    {
+        if (groupSize < 2)
+            throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, "A group needs at least two samples.");
+        if (scores.dim() != 1 || scores.shape[0] % groupSize != 0)
+            throw new ArgumentException($"{scores.shape[0]} scores do not split into groups of {groupSize}.", nameof(scores));
+    }
+}
+
+/// <summary>
+/// The adaptive KL coefficient of Ziegler et al. 2019: after each batch, <c>β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon)</c>.
+/// </summary>
+public sealed class AdaptiveKlController(double initial, double target, double horizon)
+{
+    /// <summary>The current coefficient β.</summary>
+    public double Value { get; private set; } = initial > 0 ? initial : throw new ArgumentOutOfRangeException(nameof(initial));
+
+    /// <summary>Updates β from the batch's measured KL and its number of samples.</summary>
+    public void Update(double currentKl, int samples)
+    {
+        double error = Math.Clamp(currentKl / target - 1, -0.2, 0.2);
+        Value *= 1 + error * samples / horizon;
+    }
+}

@@ -1,0 +1,94 @@
+using Alignment.Rl;
+using static TorchSharp.torch;
+
+namespace Alignment.Tests.Rl;
+
+public sealed class RlMathTests
+{
+    static Tensor T(params double[] values) => tensor(values, ScalarType.Float64);
+    static double[] D(Tensor t) => t.to_type(ScalarType.Float64).data<double>().ToArray();
+
+    [Fact]
+    public void Gae_matches_a_hand_worked_four_step_example()
+    {
+        using var scope = NewDisposeScope();
+        // rewards 0, 0, 0, 1; values 0.5, 0.6, 0.7, 0.8; γ = 1, λ = 0.95:
+        // δ3 = 1 − 0.8 = 0.2 → A3 = 0.2; δ2 = 0.8 − 0.7 = 0.1 → A2 = 0.1 + 0.95·0.2 = 0.29;
+        // δ1 = 0.1 → A1 = 0.1 + 0.95·0.29 = 0.3755; δ0 = 0.1 → A0 = 0.1 + 0.95·0.3755 = 0.456725.
+        var (advantages, returns) = RlMath.Gae(T(0, 0, 0, 1).unsqueeze(0), T(0.5, 0.6, 0.7, 0.8).unsqueeze(0), ones(1, 4), 1.0, 0.95);
+        Assert.Equal([0.456725, 0.3755, 0.29, 0.2], D(advantages[0]), new Tolerance(1e-12));
+        Assert.Equal([0.956725, 0.9755, 0.99, 1.0], D(returns[0]), new Tolerance(1e-12));
+    }
+
+    [Fact]
+    public void Gae_stops_at_the_end_of_each_sequence_and_discounts_with_gamma()
+    {
+        using var scope = NewDisposeScope();
+        // Length 3 of 4, γ = 0.9, λ = 0.5: δ2 = 2 − 1 = 1 → A2 = 1; δ1 = 0.9·1 − 1 = −0.1 → A1 = −0.1 + 0.45·1 = 0.35;
+        // δ0 = 0.9·1 − 1 = −0.1 → A0 = −0.1 + 0.45·0.35 = 0.0575.
+        var (advantages, _) = RlMath.Gae(T(0, 0, 2, 0).unsqueeze(0), T(1, 1, 1, 9).unsqueeze(0), T(1, 1, 1, 0).unsqueeze(0), 0.9, 0.5);
+        Assert.Equal([0.0575, 0.35, 1.0, 0.0], D(advantages[0]), new Tolerance(1e-12));
+    }
+
+    [Fact]
+    public void Kl_estimators_follow_their_definitions()
+    {
+        using var scope = NewDisposeScope();
+        Tensor logp = T(-1.0, -2.0), reference = T(-1.5, -1.0);
+        Assert.Equal([0.5, -1.0], D(RlMath.Kl(logp, reference, KlEstimator.K1)), new Tolerance(1e-12));
+        double K3(double r) => Math.Exp(r) - r - 1; // r = log π_ref − log π
+        Assert.Equal([K3(-0.5), K3(1.0)], D(RlMath.Kl(logp, reference, KlEstimator.K3)), new Tolerance(1e-12));
+    }
+
+    [Fact]
+    public void Whitening_gives_zero_mean_and_unit_variance_over_the_mask()
+    {
+        using var scope = NewDisposeScope();
+        Tensor x = T(1, 2, 3, 100).unsqueeze(0), mask = T(1, 1, 1, 0).unsqueeze(0);
+        double[] w = D(RlMath.Whiten(x, mask)[0]);
+        double s = Math.Sqrt(2.0 / 3 + 1e-8);
+        Assert.Equal([-1 / s, 0, 1 / s, 0], w, new Tolerance(1e-9));
+    }
+
+    [Fact]
+    public void The_clipped_surrogate_and_value_loss_follow_ppo()
+    {
+        using var scope = NewDisposeScope();
+        // Token 1: ρ = 1.5, A = +1 → max(−1.5, −1.2) = −1.2. Token 2: ρ = 0.5, A = −1 → max(0.5, 0.8) = 0.8. Both clipped.
+        var (loss, clipFraction, approxKl, ratio) = RlMath.ClippedSurrogate(T(Math.Log(1.5), Math.Log(0.5)), T(0, 0), T(1, -1), ones(2), 0.2);
+        Assert.Equal(-0.2, loss.item<double>(), 12);
+        Assert.Equal(1.0, clipFraction.item<double>(), 12);
+        Assert.Equal(0.5 * (Math.Pow(Math.Log(1.5), 2) + Math.Pow(Math.Log(0.5), 2)) / 2, approxKl.item<double>(), 12);
+        Assert.Equal(1.0, ratio.item<double>(), 12);
+
+        // V = 2, V_old = 1, R = 3, ε = 0.5: clipped V = 1.5; max((2−3)², (1.5−3)²) = 2.25; ½ → 1.125.
+        var (valueLoss, valueClip) = RlMath.ClippedValueLoss(T(2), T(1), T(3), ones(1), 0.5);
+        Assert.Equal(1.125, valueLoss.item<double>(), 12);
+        Assert.Equal(1.0, valueClip.item<double>(), 12);
+    }
+
+    [Fact]
+    public void Group_advantages_of_grpo_and_rloo()
+    {
+        using var scope = NewDisposeScope();
+        Assert.Equal([-1 / 1.0001, 0, 1 / 1.0001, 0, 0, 0], D(RlMath.GroupNormalized(T(1, 2, 3, 5, 5, 5), 3)), new Tolerance(1e-12));
+        Assert.Equal([-1.5, 0, 1.5], D(RlMath.LeaveOneOut(T(1, 2, 3), 3)), new Tolerance(1e-12));
+        Assert.Throws<ArgumentException>(() => RlMath.LeaveOneOut(T(1, 2, 3), 2));
+    }
+
+    [Fact]
+    public void The_adaptive_kl_controller_moves_towards_its_target()
+    {
+        var controller = new AdaptiveKlController(initial: 0.1, target: 6, horizon: 10_000);
+        controller.Update(currentKl: 12, samples: 100);  // error clipped to +0.2: β · (1 + 0.2·100/10 000)
+        Assert.Equal(0.1 * 1.002, controller.Value, 12);
+        controller.Update(currentKl: 3, samples: 100);   // error −0.5 clipped to −0.2
+        Assert.Equal(0.1 * 1.002 * 0.998, controller.Value, 12);
+    }
+
+    sealed class Tolerance(double epsilon) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= epsilon;
+        public int GetHashCode(double obj) => 0;
+    }
+}
