@@ -18,9 +18,14 @@ public sealed class ScalarHead : nn.Module
 #pragma warning restore IDE1006
 
     /// <summary>A head for hidden size <paramref name="hiddenSize"/>, initialised N(0, 1/(H+1)) as TRL's value head; no bias by default (HF's score head).</summary>
-    public ScalarHead(long hiddenSize, bool hasBias = false, ScalarType dtype = ScalarType.Float32, Device? device = null) : base("score")
+    /// <param name="hiddenSize">H.</param>
+    /// <param name="hasBias">Whether the head has a bias.</param>
+    /// <param name="dtype">Parameter dtype.</param>
+    /// <param name="device">Parameter device.</param>
+    /// <param name="generator">Random source of the initial weight; TorchSharp's global generator when null.</param>
+    public ScalarHead(long hiddenSize, bool hasBias = false, ScalarType dtype = ScalarType.Float32, Device? device = null, Generator? generator = null) : base("score")
     {
-        weight = new Parameter(randn(1, hiddenSize, dtype, device).div(Math.Sqrt(hiddenSize + 1)));
+        weight = new Parameter(randn(1, hiddenSize, ScalarType.Float32, generator: generator).div(Math.Sqrt(hiddenSize + 1)).to(dtype, device ?? CPU));
         if (hasBias)
             bias = new Parameter(zeros(1, dtype, device));
         RegisterComponents();
