@@ -4,6 +4,7 @@ using Alignment.Data;
 using Alignment.Losses;
 using Alignment.Models;
 using Alignment.Native;
+using Alignment.Rl;
 using Alignment.Tokenization;
 using Alignment.Training;
 using TorchSharp;
@@ -83,11 +84,15 @@ public static class AlignCli
           generate  --model DIR --prompt TEXT                                sample a reply
           evaluate  --model DIR --reference DIR --dataset PAIRS.jsonl        implicit-reward accuracy and margins
           chat      --model DIR                                              interactive chat
+          ppo|grpo|rloo --model DIR --reward-model DIR --dataset PROMPTS.jsonl --output DIR   RLHF against a reward model
         common: --eval-dataset --learning-rate --batch-size --gradient-accumulation-steps --epochs --max-steps
                 --max-length --max-prompt-length --max-completion-length --lora-rank --lora-alpha --seed
                 --device --dtype --resume --save-steps --eval-steps --warmup-ratio --skip-bad-rows
         dpo:    --beta --label-smoothing --loss-weights --rpo-alpha --precompute-ref-logps (any loss in PreferenceLosses.Names)
         sample: --max-new-tokens --temperature --top-k --top-p
+        rl:     --kl-coef --cliprange --cliprange-value --vf-coef --gamma --lam --num-ppo-epochs --num-mini-batches
+                --response-length --temperature --missing-eos-penalty --num-generations --max-steps (iterations)
+                --batch-size (prompts per iteration) --save-steps
         """;
 
     /// <summary>Runs a command; returns the exit code (0 success, 2 bad arguments or data, 1 other failure).</summary>
@@ -110,7 +115,10 @@ public static class AlignCli
                 "generate" => Generate(options, output),
                 "evaluate" => Evaluate(options, output),
                 "chat" => Chat(options, output, input ?? Console.In),
-                _ => throw new ArgumentException($"unknown command '{args[0]}'; commands: sft, reward, dpo, generate, evaluate, chat."),
+                "ppo" => Rl(options, RlAlgorithm.Ppo, output, cancellationToken),
+                "grpo" => Rl(options, RlAlgorithm.Grpo, output, cancellationToken),
+                "rloo" => Rl(options, RlAlgorithm.Rloo, output, cancellationToken),
+                _ => throw new ArgumentException($"unknown command '{args[0]}'; commands: sft, reward, dpo, generate, evaluate, chat, ppo, grpo, rloo."),
             };
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
@@ -340,6 +348,52 @@ public static class AlignCli
             new TrainingOptions { BatchSize = o.Int("batch-size") ?? 8 }, reference, padTokenId: tokenizer.PadTokenId ?? 0);
         foreach (var (name, value) in trainer.Evaluate(pairs).OrderBy(kv => kv.Key, StringComparer.Ordinal))
             output.WriteLine(FormattableString.Invariant($"{name}\t{value:G6}"));
+        return 0;
+    }
+
+    static int Rl(CliOptions o, RlAlgorithm algorithm, TextWriter output, CancellationToken cancellationToken)
+    {
+        var options = new PpoOptions
+        {
+            Algorithm = algorithm,
+            Iterations = o.Int("max-steps") ?? 100,
+            PromptsPerIteration = o.Int("batch-size") ?? 8,
+            NumGenerations = o.Int("num-generations") ?? 4,
+            PpoEpochs = o.Int("num-ppo-epochs") ?? 4,
+            MiniBatches = o.Int("num-mini-batches") ?? 1,
+            LearningRate = o.Double("learning-rate", 3e-6),
+            KlCoef = o.Double("kl-coef", 0.05),
+            KlEstimator = o.String("kl-estimator") is "k3" ? KlEstimator.K3 : KlEstimator.K1,
+            ClipRange = o.Double("cliprange", 0.2),
+            ClipRangeValue = o.Double("cliprange-value", 0.2),
+            VfCoef = o.Double("vf-coef", 0.1),
+            Gamma = o.Double("gamma", 1.0),
+            Lambda = o.Double("lam", 0.95),
+            ResponseLength = o.Int("response-length") ?? 53,
+            Temperature = o.Double("temperature", 0.7),
+            MissingEosPenalty = o.Has("missing-eos-penalty") ? o.Double("missing-eos-penalty", 0) : null,
+            Seed = o.Int("seed") ?? 42,
+            SaveSteps = o.Int("save-steps"),
+            OutputDir = o.Required("output"),
+            Progress = new ConsoleProgress(output),
+        };
+        options.Validate();                                   // bad values fail before anything loads
+        RequireFile(o, "dataset");
+        string rewardFolder = o.Required("reward-model");
+        var prompts = PreferenceFormats.ReadPrompts(o.Required("dataset"), ReadOptions(o)).ToList();
+        var (tokenizer, template) = TokenizerOf(o.Required("model"));
+        using PolicyModel policy = LoadPolicy(o);
+        using ReferenceModel reference = o.String("reference") is { } folder ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, LoadOptions(o)))
+            : policy.CreateReference();
+        using RewardModel rewardModel = RewardModel.FromPretrained(rewardFolder, LoadOptions(o));
+        var (rewardTokenizer, rewardTemplate) = TokenizerOf(rewardFolder);
+        var loop = new PpoLoop(policy, reference, new RewardModelScorer(rewardModel, rewardTokenizer, rewardTemplate), tokenizer, template, options);
+        var history = loop.Train(prompts, cancellationToken, o.Flag("resume"));
+        policy.Model.SavePretrained(o.Required("output"));
+        output.WriteLine();
+        if (history.Count > 0)
+            output.WriteLine(FormattableString.Invariant(
+                $"objective/scores {history[0]["objective/scores"]:F4} → {history[^1]["objective/scores"]:F4}, objective/kl {history[^1]["objective/kl"]:F4}; model saved to {o.Required("output")}."));
         return 0;
     }
 

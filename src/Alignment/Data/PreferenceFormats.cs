@@ -78,6 +78,20 @@ public static class PreferenceFormats
                 yield return voted;
     }
 
+    /// <summary>
+    /// Streams prompts for on-policy RL (PPO, GRPO, RLOO): <c>{"prompt": str}</c>, or <c>{"prompt": [messages]}</c>, of
+    /// which the last user message is the prompt.
+    /// </summary>
+    public static IEnumerable<string> ReadPrompts(string path, DataReadOptions? options = null, DataReadReport? report = null) =>
+        Read(path, options, report, (json, source) =>
+        {
+            JsonNode prompt = PreferenceData.Required(json, "prompt", source);
+            if (prompt is JsonValue)
+                return PreferenceData.String(prompt, "prompt", source, allowEmpty: false);
+            return PreferenceData.Messages(prompt, "prompt", source).LastOrDefault(m => m.Role == "user")?.Content
+                ?? throw new DataFormatException(source, "prompt", "has no user message.");
+        });
+
     /// <summary>TRL's <c>unpair_preference_dataset</c>: each pair becomes a desirable chosen and an undesirable rejected example.</summary>
     public static IEnumerable<UnpairedExample> ToUnpaired(IEnumerable<PreferencePair> pairs)
     {

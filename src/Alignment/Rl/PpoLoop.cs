@@ -45,6 +45,31 @@ public sealed class RewardModelScorer(RewardModel model, ModelTokenizer tokenize
     }
 }
 
+/// <summary>
+/// An LLM judge as the reward, through <see cref="Microsoft.Extensions.AI.IChatClient"/>: it asks for a 0–10 rating of each
+/// completion and uses the first number in the answer (0 when there is none), scaled to [0, 1].
+/// </summary>
+public sealed partial class JudgeReward(Microsoft.Extensions.AI.IChatClient client, Microsoft.Extensions.AI.ChatOptions? options = null) : IRewardModel
+{
+    /// <summary>The instruction; {prompt} and {completion} are replaced.</summary>
+    public string Instruction { get; init; } =
+        "Rate how good this response is, from 0 (useless or harmful) to 10 (excellent).\n\nPrompt:\n{prompt}\n\nResponse:\n{completion}\n\nAnswer with the number only.";
+
+    /// <inheritdoc />
+    public IReadOnlyList<double> Score(IReadOnlyList<string> prompts, IReadOnlyList<string> completions) =>
+        prompts.Select((prompt, i) =>
+        {
+            string text = Instruction.Replace("{prompt}", prompt, StringComparison.Ordinal).Replace("{completion}", completions[i], StringComparison.Ordinal);
+            var response = client.GetResponseAsync([new Microsoft.Extensions.AI.ChatMessage(Microsoft.Extensions.AI.ChatRole.User, text)], options)
+                .GetAwaiter().GetResult();
+            var match = Number().Match(response.Text ?? "");
+            return match.Success ? Math.Clamp(double.Parse(match.Value, System.Globalization.CultureInfo.InvariantCulture), 0, 10) / 10 : 0;
+        }).ToList();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\d+(\.\d+)?")]
+    private static partial System.Text.RegularExpressions.Regex Number();
+}
+
 /// <summary>Which on-policy algorithm <see cref="PpoLoop"/> runs.</summary>
 public enum RlAlgorithm
 {
@@ -109,6 +134,10 @@ public sealed record PpoOptions
     public string? OutputDir { get; init; }
     /// <summary>Receives each iteration's metrics.</summary>
     public IProgress<TrainingProgress>? Progress { get; init; }
+    /// <summary>Write a checkpoint every N iterations (and at the end) into <see cref="OutputDir"/>; null = only at the end.</summary>
+    public int? SaveSteps { get; init; }
+    /// <summary>Where each iteration is logged.</summary>
+    public Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
@@ -129,7 +158,7 @@ public sealed record PpoOptions
 /// On-policy RL against a reward: rollouts with the KV-cached generator, scores from an <see cref="IRewardModel"/>,
 /// log-probabilities through <see cref="TokenLogProbs.FromHidden"/>, then PPO, GRPO or RLOO updates.
 /// </summary>
-public sealed class PpoLoop
+public sealed partial class PpoLoop
 {
     readonly PolicyModel _policy;
     readonly ICausalLM _reference;
@@ -166,8 +195,12 @@ public sealed class PpoLoop
     /// <summary>The current KL coefficient (changes when adaptive).</summary>
     public double KlCoef { get; private set; }
 
-    /// <summary>Runs every iteration; returns the metrics of each, with TRL's names.</summary>
-    public IReadOnlyList<IReadOnlyDictionary<string, double>> Train(IReadOnlyList<string> prompts, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Runs every iteration; returns the metrics of each, with TRL's names. With <paramref name="resume"/>, continues from
+    /// the newest checkpoint in <see cref="PpoOptions.OutputDir"/> (policy weights, value head, optimizer, KL coefficient):
+    /// rollouts and updates are seeded per iteration, so a resumed run matches an uninterrupted one.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyDictionary<string, double>> Train(IReadOnlyList<string> prompts, CancellationToken cancellationToken = default, bool resume = false)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         if (prompts.Count == 0)
@@ -179,7 +212,18 @@ public sealed class PpoLoop
         var order = DataSplit.Shuffle(Enumerable.Range(0, prompts.Count), _options.Seed);
         var history = new List<IReadOnlyDictionary<string, double>>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        for (int iteration = 0; iteration < _options.Iterations && !cancellationToken.IsCancellationRequested; iteration++)
+        var named = NamedParameters();
+        int startIteration = 0;
+        if (resume && _options.OutputDir is not null && LatestCheckpoint(_options.OutputDir) is { } checkpoint)
+        {
+            (startIteration, double coefficient) = Restore(checkpoint, named, optimizer);
+            KlCoef = coefficient;
+            if (_options.KlTarget is { } klTarget)
+                controller = new AdaptiveKlController(coefficient, klTarget, _options.KlHorizon);
+            TruncateMetrics(startIteration);
+        }
+        int iteration;
+        for (iteration = startIteration; iteration < _options.Iterations && !cancellationToken.IsCancellationRequested; iteration++)
         {
             torch.manual_seed(_options.Seed * 1_000_003L + iteration);
             int group = _options.Algorithm == RlAlgorithm.Ppo ? 1 : _options.NumGenerations;
@@ -203,9 +247,72 @@ public sealed class PpoLoop
                 File.AppendAllText(Path.Combine(_options.OutputDir, "metrics.jsonl"), line.ToJsonString() + "\n");
             }
             _options.Progress?.Report(new TrainingProgress(iteration + 1, _options.Iterations, metrics, clock.Elapsed));
+            LogIteration(_options.Logger, iteration + 1, _options.Iterations, metrics["objective/scores"], metrics["objective/kl"]);
+            if (_options.OutputDir is not null && (iteration + 1 == _options.Iterations || _options.SaveSteps is { } every && (iteration + 1) % every == 0))
+                Save(iteration + 1, named, optimizer);
         }
+        if (_options.OutputDir is not null && cancellationToken.IsCancellationRequested && iteration > startIteration)
+            Save(iteration, named, optimizer);
         return history;
     }
+
+    List<(string Name, Parameter Parameter)> NamedParameters() =>
+        _policy.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter))
+            .Concat(_valueHead?.named_parameters().Select(p => ("value_head." + p.name, p.parameter)) ?? []).ToList();
+
+    void Save(int iteration, List<(string Name, Parameter Parameter)> named, OptimizerHelper optimizer)
+    {
+        string final = Path.Combine(_options.OutputDir!, $"checkpoint-{iteration}"), temporary = final + ".tmp";
+        if (Directory.Exists(temporary))
+            Directory.Delete(temporary, recursive: true);
+        Directory.CreateDirectory(temporary);
+        Models.SafeTensors.Save(Path.Combine(temporary, "trainable.safetensors"), named.Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+        optimizer.save_state_dict(Path.Combine(temporary, "optimizer.bin"));
+        File.WriteAllText(Path.Combine(temporary, "trainer_state.json"),
+            new JsonObject { ["global_step"] = iteration, ["kl_coef"] = KlCoef, ["algorithm"] = _options.Algorithm.ToString(), ["seed"] = _options.Seed }.ToJsonString());
+        if (Directory.Exists(final))
+            Directory.Delete(final, recursive: true);
+        Directory.Move(temporary, final);
+    }
+
+    static string? LatestCheckpoint(string folder) =>
+        !Directory.Exists(folder) ? null : Directory.GetDirectories(folder, "checkpoint-*")
+            .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, "trainer_state.json")))
+            .OrderBy(d => int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out int n) ? n : -1).LastOrDefault();
+
+    static (int Iteration, double KlCoef) Restore(string checkpoint, List<(string Name, Parameter Parameter)> named, OptimizerHelper optimizer)
+    {
+        using (var file = Models.SafeTensorsFile.Open(Path.Combine(checkpoint, "trainable.safetensors")))
+        using (no_grad())
+            foreach (var (name, parameter) in named)
+            {
+                if (!file.Entries.ContainsKey(name))
+                    throw new InvalidDataException($"Checkpoint '{checkpoint}' has no weight '{name}': it was written for a different setup.");
+                using Tensor saved = file.Read(name);
+                parameter.copy_(saved);
+            }
+        optimizer.load_state_dict(Path.Combine(checkpoint, "optimizer.bin"));
+        JsonNode state = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "trainer_state.json")))!;
+        return (state["global_step"]!.GetValue<int>(), state["kl_coef"]!.GetValue<double>());
+    }
+
+    void TruncateMetrics(int iteration)
+    {
+        string path = Path.Combine(_options.OutputDir!, "metrics.jsonl");
+        if (!File.Exists(path))
+            return;
+        var kept = File.ReadLines(path).Where(line =>
+        {
+            try { return JsonNode.Parse(line)?["step"]?.GetValue<double>() <= iteration; }
+            catch (System.Text.Json.JsonException) { return false; }
+        }).ToList();
+        File.WriteAllLines(path + ".tmp", kept);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 7001, Level = Microsoft.Extensions.Logging.LogLevel.Information,
+        Message = "iteration {Iteration}/{Total} objective/scores {Scores} objective/kl {Kl}")]
+    static partial void LogIteration(Microsoft.Extensions.Logging.ILogger logger, int iteration, int total, double scores, double kl);
 
     Dictionary<string, double> Iteration(List<string> prompts, int group, int iteration, List<Parameter> parameters, OptimizerHelper optimizer)
     {

@@ -170,3 +170,55 @@ public sealed class KillAndResumeTests : IDisposable
         Assert.Equal(Losses(straight), Losses(killed));
     }
 }
+
+public sealed class RlCliTests : IDisposable
+{
+    readonly TinyModels _models = new();
+    readonly TinyTokenizers _tokenizers = new();
+
+    public void Dispose()
+    {
+        _models.Dispose();
+        _tokenizers.Dispose();
+    }
+
+    [Theory]
+    [InlineData("ppo")]
+    [InlineData("grpo")]
+    public void Rl_commands_run_end_to_end_against_a_reward_model_folder(string command)
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        string model = _models.Folder("policy", json);
+        string tokenizer = _tokenizers.Folder("tok", chatTemplate: "{{ '<|im_start|>' + m.role }}");
+        foreach (string file in Directory.GetFiles(tokenizer))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
+        string rewardFolder = Path.Combine(_models.Root, "rm");
+        using (var reward = new Alignment.Training.RewardModel(TinyModels.Random(json, 3), new Alignment.Models.ScalarHead(32)))
+            reward.SavePretrained(rewardFolder);
+        foreach (string file in Directory.GetFiles(tokenizer))
+            File.Copy(file, Path.Combine(rewardFolder, Path.GetFileName(file)), overwrite: true);
+        string prompts = Path.Combine(_models.Root, "prompts.jsonl");
+        File.WriteAllLines(prompts, ["""{"prompt": "hello"}""", """{"prompt": [{"role": "user", "content": "the world"}]}"""]);
+        string output = Path.Combine(_models.Root, command);
+
+        var text = new StringWriter();
+        int code = AlignCli.Run([command, "--model", model, "--reward-model", rewardFolder, "--dataset", prompts, "--output", output,
+            "--max-steps", "2", "--batch-size", "2", "--num-generations", "2", "--response-length", "4", "--learning-rate", "1e-3",
+            "--kl-coef", "0.05", "--missing-eos-penalty", "1.0"], text, text);
+
+        Assert.True(code == 0, text.ToString());
+        Assert.Contains("objective/scores", text.ToString());
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Length);
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+    }
+
+    [Fact]
+    public void Bad_rl_options_fail_before_loading()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, AlignCli.Run(["grpo", "--model", "nowhere", "--reward-model", "nowhere", "--dataset", "none.jsonl", "--output", "x",
+            "--num-generations", "1"], TextWriter.Null, error));
+        Assert.Contains("num_generations", error.ToString());
+    }
+}

@@ -72,3 +72,97 @@ public sealed class PpoLoopTests : IDisposable
         }
     }
 }
+
+public sealed class PpoCheckpointTests : IDisposable
+{
+    readonly TinyTokenizers _tokenizers = new();
+    readonly string _folder = Directory.CreateTempSubdirectory("alignment-ppo-").FullName;
+
+    public void Dispose()
+    {
+        _tokenizers.Dispose();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    static readonly DelegateReward Letters = new((_, c) => c.Length == 0 ? 0 : c.Count(ch => ch is >= 'a' and <= 'z') / (double)c.Length);
+    static readonly string[] Prompts = ["hello", "the world", "hello the", "world"];
+
+    PolicyModel Policy()
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        return new PolicyModel(TinyModels.Random(json, seed: 5));
+    }
+
+    PpoOptions Options(string output) => new()
+    {
+        Iterations = 4, PromptsPerIteration = 4, ResponseLength = 6, LearningRate = 5e-3, PpoEpochs = 2, Temperature = 1.0, Seed = 9,
+        OutputDir = output, SaveSteps = 1,
+    };
+
+    sealed class SynchronousProgress(Action<Alignment.Training.TrainingProgress> action) : IProgress<Alignment.Training.TrainingProgress>
+    {
+        public void Report(Alignment.Training.TrainingProgress value) => action(value);
+    }
+
+    [Fact]
+    public void A_resumed_ppo_run_matches_a_straight_one()
+    {
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        double[] Scores(IEnumerable<IReadOnlyDictionary<string, double>> history) => history.Select(h => h["objective/scores"]).ToArray();
+
+        IReadOnlyList<IReadOnlyDictionary<string, double>> straight;
+        using (var policy = Policy())
+        using (var reference = policy.CreateReference())
+            straight = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(Path.Combine(_folder, "straight"))).Train(Prompts);
+
+        string interrupted = Path.Combine(_folder, "interrupted");
+        using (var policy = Policy())
+        using (var reference = policy.CreateReference())
+        {
+            using var cancel = new CancellationTokenSource();
+            var options = Options(interrupted) with { Progress = new SynchronousProgress(p => { if (p.Step == 2) cancel.Cancel(); }) };
+            Assert.Equal(2, new PpoLoop(policy, reference, Letters, tokenizer, null, options).Train(Prompts, cancel.Token).Count);
+        }
+        IReadOnlyList<IReadOnlyDictionary<string, double>> resumed;
+        using (var policy = Policy())
+        using (var reference = policy.CreateReference())
+            resumed = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(interrupted)).Train(Prompts, resume: true);
+
+        Assert.Equal(Scores(straight).Skip(2), Scores(resumed));
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(interrupted, "metrics.jsonl")).Length);
+    }
+
+    [Fact]
+    public void Completions_without_eos_are_penalised()
+    {
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        using var policy = Policy();
+        using var reference = policy.CreateReference();
+        var options = Options(Path.Combine(_folder, "eos")) with { Iterations = 1, PpoEpochs = 1, OutputDir = null };
+        double plain = new PpoLoop(policy, reference, new DelegateReward((_, _) => 1.0), tokenizer, null, options).Train(Prompts)[0]["objective/scores"];
+        double penalised = new PpoLoop(policy, reference, new DelegateReward((_, _) => 1.0), tokenizer, null, options with { MissingEosPenalty = 2 })
+            .Train(Prompts)[0]["objective/scores"];
+        Assert.Equal(1.0, plain);
+        Assert.True(penalised < 1.0, $"{penalised}"); // six random tokens almost never end with the EOS token
+    }
+
+    sealed class RatingClient(string answer) : Microsoft.Extensions.AI.IChatClient
+    {
+        public Task<Microsoft.Extensions.AI.ChatResponse> GetResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages,
+            Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            Task.FromResult(new Microsoft.Extensions.AI.ChatResponse(new Microsoft.Extensions.AI.ChatMessage(Microsoft.Extensions.AI.ChatRole.Assistant, answer)));
+        public IAsyncEnumerable<Microsoft.Extensions.AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages,
+            Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+        public void Dispose() { }
+    }
+
+    [Theory]
+    [InlineData("7", 0.7)]
+    [InlineData("I would say 8.5 out of 10", 0.85)]
+    [InlineData("excellent!", 0.0)]
+    [InlineData("42", 1.0)]
+    public void A_judge_rating_becomes_a_reward_in_zero_one(string answer, double expected) =>
+        Assert.Equal(expected, new JudgeReward(new RatingClient(answer)).Score(["p"], ["c"])[0], 12);
+}
