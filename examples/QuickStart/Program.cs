@@ -48,8 +48,7 @@ static bool Complies(string prompt, string answer) =>
 
 // ---- Tokenizer and model, from scratch --------------------------------------------------------------------------
 string baseFolder = Path.Combine(output, "base");
-Directory.CreateDirectory(baseFolder);
-WriteByteLevelTokenizer(baseFolder);
+ByteLevelTokenizer.WriteFolder(baseFolder);                  // one token per UTF-8 byte, plus ChatML's markers
 var tokenizer = ModelTokenizer.FromFolder(baseFolder);
 IChatTemplate chat = ChatTemplates.For(tokenizer);             // ChatML, recognised from the folder
 var config = DecoderConfig.FromJson(new JsonObject
@@ -164,27 +163,3 @@ plot.ShowLegend();
 string png = Path.Combine(dpoFolder, "training.png");
 plot.SavePng(png, 900, 500);
 Console.WriteLine($"Models: {sftFolder}, {dpoFolder}; plot: {png}; {clock.Elapsed.TotalSeconds:F0} s in all.");
-return;
-
-// A byte-level BPE tokenizer with no merges (each UTF-8 byte is a token) and ChatML's special tokens.
-static void WriteByteLevelTokenizer(string folder)
-{
-    var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-    var vocab = new JsonObject();
-    for (int b = 0, extra = 0; b < 256; b++)
-        vocab[((char)(printable.Contains(b) ? b : 256 + extra++)).ToString()] = b;
-    string[] specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>"];
-    var tokenizer = new JsonObject
-    {
-        ["added_tokens"] = new JsonArray(specials.Select((s, i) => (JsonNode)new JsonObject { ["id"] = 256 + i, ["content"] = s, ["special"] = true }).ToArray()),
-        ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["use_regex"] = true },
-        ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
-        ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() },
-    };
-    File.WriteAllText(Path.Combine(folder, "tokenizer.json"), tokenizer.ToJsonString());
-    File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), new JsonObject
-    {
-        ["eos_token"] = "<|im_end|>", ["pad_token"] = "<|endoftext|>",
-        ["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}",
-    }.ToJsonString());
-}

@@ -1,0 +1,126 @@
+// RlhfPipeline: the three stages of InstructGPT-style RLHF, end to end on CPU.
+//
+//   dotnet run --project examples/RlhfPipeline [-- OUTPUT_FOLDER]
+//
+// 1. SFT a tiny Llama-style model from scratch on questions that ask for the answer in capital or small letters
+//    (the corpus answers correctly but ignores the requested case).
+// 2. Train a reward model on embedded preference pairs: the answer in the requested case beats the other.
+// 3. PPO the SFT model against that reward model, with a KL penalty to the SFT model.
+// It prints the mean reward and the KL before and after, the rule compliance, and plots reward against KL.
+using System.Text.Json.Nodes;
+using Alignment.Data;
+using Alignment.Models;
+using Alignment.Native;
+using Alignment.Rl;
+using Alignment.Tokenization;
+using Alignment.Training;
+
+TorchRuntime.EnsureLoaded();
+string output = Path.GetFullPath(args.Length > 0 ? args[0] : "rlhf-output");
+var clock = System.Diagnostics.Stopwatch.StartNew();
+
+(string Question, string Answer)[] facts =
+[
+    ("What colour is the sky?", "blue"), ("What is two plus two?", "four"), ("What animal says meow?", "cat"),
+    ("What do bees make?", "honey"), ("What is frozen water?", "ice"), ("What colour is grass?", "green"),
+    ("What falls from clouds?", "rain"), ("What is the opposite of up?", "down"), ("What animal barks?", "dog"),
+    ("What shines at night?", "moon"), ("What colour is coal?", "black"), ("What bird hoots at night?", "owl"),
+];
+string[] asks = ["Answer in capital letters.", "Answer in lowercase."];
+static bool Complies(string prompt, string answer) =>
+    answer.Any(char.IsLetter) && (prompt.Contains("capital") ? answer == answer.ToUpperInvariant() : answer == answer.ToLowerInvariant());
+var prompts = facts.SelectMany(f => asks.Select(a => $"{f.Question} {a}")).ToList();
+
+// ---- Stage 0: tokenizer and a model from scratch ------------------------------------------------------------------
+string baseFolder = Path.Combine(output, "base");
+ByteLevelTokenizer.WriteFolder(baseFolder);
+var tokenizer = ModelTokenizer.FromFolder(baseFolder);
+IChatTemplate chat = ChatTemplates.For(tokenizer);
+var config = DecoderConfig.FromJson(new JsonObject
+{
+    ["model_type"] = "llama", ["vocab_size"] = 259, ["hidden_size"] = 96, ["intermediate_size"] = 256, ["num_hidden_layers"] = 3,
+    ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["tie_word_embeddings"] = true,
+    ["eos_token_id"] = tokenizer.EosTokenIds[0], ["pad_token_id"] = tokenizer.PadTokenId,
+});
+using (var fresh = new LlamaForCausalLM(config))
+{
+    fresh.InitializeWeights(std: 0.02, seed: 0);
+    fresh.SavePretrained(baseFolder);
+}
+var tokenize = new PreferenceTokenizer(tokenizer, chat);
+long pad = tokenizer.PadTokenId!.Value;
+
+// ---- Stage 1: SFT ---------------------------------------------------------------------------------------------------
+var random = new Random(1);
+var sftData = facts.SelectMany(f => asks.SelectMany(a => Enumerable.Range(0, 3).Select(_ => (Prompt: $"{f.Question} {a}",
+        Answer: random.Next(2) == 0 ? f.Answer.ToUpperInvariant() : f.Answer))))
+    .Select((x, i) => tokenize.Tokenize(new SftExample(Content.FromMessages([new("user", x.Prompt)]), Content.FromMessages([new("assistant", x.Answer)]),
+        new SourceLocation("embedded SFT corpus", i + 1)), new TokenizationReport())!).ToList();
+string sftFolder = Path.Combine(output, "sft");
+using (var sft = new PolicyModel(LlamaForCausalLM.FromPretrained(baseFolder)))
+{
+    Console.WriteLine($"1. SFT on {sftData.Count} examples…");
+    new SftTrainer(sft, new TrainingOptions { LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 400, Seed = 1 }, pad).Train(sftData);
+    sft.Model.SavePretrained(sftFolder);
+}
+
+// ---- Stage 2: reward model on preference pairs ---------------------------------------------------------------------
+var pairs = facts.SelectMany(f => asks.Select(a => (Prompt: $"{f.Question} {a}", Upper: a.Contains("capital"), f.Answer)))
+    .Select((x, i) => tokenize.Tokenize(new PreferencePair(Content.FromMessages([new("user", x.Prompt)]),
+        Content.FromMessages([new("assistant", x.Upper ? x.Answer.ToUpperInvariant() : x.Answer)]),
+        Content.FromMessages([new("assistant", x.Upper ? x.Answer : x.Answer.ToUpperInvariant())]), new SourceLocation("embedded pairs", i + 1)),
+        new TokenizationReport())!).ToList();
+string rewardFolder = Path.Combine(output, "reward");
+using (RewardModel training = RewardModel.FromCausalLM(sftFolder))
+{
+    Console.WriteLine($"2. Reward model on {pairs.Count} pairs…");
+    var trainer = new RewardTrainer(training, new TrainingOptions { LearningRate = 1e-3, BatchSize = 8, MaxSteps = 150, Seed = 2 }, padTokenId: pad);
+    trainer.Train(pairs);
+    Console.WriteLine($"   accuracy on its pairs: {trainer.Evaluate(pairs)["accuracy"]:P0}");
+    training.SavePretrained(rewardFolder);
+}
+
+// ---- Stage 3: PPO against the reward model --------------------------------------------------------------------------
+using RewardModel rewardModel = RewardModel.FromPretrained(rewardFolder);
+var reward = new RewardModelScorer(rewardModel, tokenizer, chat);
+using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(sftFolder));
+using ReferenceModel reference = policy.CreateReference();
+List<string> Greedy() => prompts.Select(p =>
+{
+    long[] ids = tokenizer.Encode(chat.Render([new("user", p)], true)).Select(i => (long)i).ToArray();
+    var reply = TextGenerator.Generate(policy.Model, [ids], new GenerationOptions { MaxNewTokens = 12, Temperature = 0,
+        EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray() })[0];
+    return tokenizer.Decode(reply.Tokens, skipSpecialTokens: true).Trim();
+}).ToList();
+List<string> before = Greedy();
+double RuleCompliance(List<string> answers) => answers.Where((a, i) => Complies(prompts[i], a)).Count() / (double)answers.Count;
+
+Console.WriteLine("3. PPO against the reward model…");
+var history = new PpoLoop(policy, reference, reward, tokenizer, chat, new PpoOptions
+{
+    Iterations = 40, PromptsPerIteration = 12, ResponseLength = 10, LearningRate = 1e-4, KlCoef = 0.3, PpoEpochs = 4,
+    Temperature = 1.0, MissingEosPenalty = 1.0, Seed = 3, OutputDir = Path.Combine(output, "ppo-run"),
+}).Train(prompts);
+List<string> after = Greedy();
+string ppoFolder = Path.Combine(output, "ppo");
+policy.Model.SavePretrained(ppoFolder);
+
+var first = history.Take(5).ToList();
+var last = history.TakeLast(5).ToList();
+Console.WriteLine();
+Console.WriteLine($"mean reward (sampled, iterations 1–5 → last 5): {first.Average(h => h["objective/scores"]):F3} → {last.Average(h => h["objective/scores"]):F3}");
+Console.WriteLine($"KL to the SFT model per completion (nats):      {first.Average(h => h["objective/kl"]):F3} → {last.Average(h => h["objective/kl"]):F3}");
+Console.WriteLine($"rule compliance of greedy answers:              {RuleCompliance(before):P0} → {RuleCompliance(after):P0}");
+for (int i = 0; i < 4; i++)
+    Console.WriteLine($"  {prompts[i],-48} SFT: {before[i],-8} PPO: {after[i]}");
+
+var plot = new ScottPlot.Plot();
+var scatter = plot.Add.Scatter(history.Select(h => h["objective/kl"]).ToArray(), history.Select(h => h["objective/scores"]).ToArray());
+scatter.LegendText = "one PPO iteration";
+scatter.LineWidth = 0;   // points only: each is one iteration's mean KL and mean reward
+plot.Title("PPO: reward against KL to the SFT model");
+plot.XLabel("objective/kl (nats per completion)");
+plot.YLabel("objective/scores (reward model)");
+string png = Path.Combine(ppoFolder, "reward_vs_kl.png");
+plot.SavePng(png, 900, 500);
+Console.WriteLine($"Models: {sftFolder}, {rewardFolder}, {ppoFolder}; plot: {png}; {clock.Elapsed.TotalSeconds:F0} s in all.");
