@@ -124,6 +124,14 @@ public sealed record PpoOptions
     public int ResponseLength { get; init; } = 53;
     /// <summary><c>temperature</c> of the rollouts.</summary>
     public double Temperature { get; init; } = 0.7;
+    /// <summary><c>top_k</c> of the rollouts; 0 = off.</summary>
+    public int TopK { get; init; }
+    /// <summary><c>top_p</c> of the rollouts; 1 = off.</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary><c>gradient_accumulation_steps</c>: minibatches whose gradients are summed before each optimizer step.</summary>
+    public int GradientAccumulationSteps { get; init; } = 1;
+    /// <summary>Also write every metric as TensorBoard scalars into this folder; null = off.</summary>
+    public string? TensorBoardDir { get; init; }
     /// <summary><c>missing_eos_penalty</c>: subtracted from the score of completions that end without EOS; null = off.</summary>
     public double? MissingEosPenalty { get; init; }
     /// <summary><c>max_grad_norm</c>.</summary>
@@ -143,8 +151,8 @@ public sealed record PpoOptions
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
     public void Validate()
     {
-        if (Iterations < 1 || PromptsPerIteration < 1 || PpoEpochs < 1 || MiniBatches < 1 || ResponseLength < 1)
-            throw new ArgumentException("iterations, prompts per iteration, num_ppo_epochs, num_mini_batches and response_length must be >= 1.");
+        if (Iterations < 1 || PromptsPerIteration < 1 || PpoEpochs < 1 || MiniBatches < 1 || ResponseLength < 1 || GradientAccumulationSteps < 1)
+            throw new ArgumentException("iterations, prompts per iteration, num_ppo_epochs, num_mini_batches, response_length and gradient_accumulation_steps must be >= 1.");
         if (Algorithm != RlAlgorithm.Ppo && NumGenerations < 2)
             throw new ArgumentException($"num_generations must be >= 2 for {Algorithm}, got {NumGenerations}.", nameof(NumGenerations));
         if (!(LearningRate > 0) || !(KlCoef >= 0) || !(ClipRange > 0) || !(ClipRangeValue > 0) || !(Gamma is > 0 and <= 1) || !(Lambda is >= 0 and <= 1))
@@ -213,6 +221,7 @@ public sealed partial class PpoLoop
         var history = new List<IReadOnlyDictionary<string, double>>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var named = NamedParameters();
+        SummaryWriter? tensorBoard = _options.TensorBoardDir is { } board ? torch.utils.tensorboard.SummaryWriter(board) : null;
         int startIteration = 0;
         if (resume && _options.OutputDir is not null && LatestCheckpoint(_options.OutputDir) is { } checkpoint)
         {
@@ -238,6 +247,9 @@ public sealed partial class PpoLoop
             metrics["kl_coef"] = KlCoef;
             metrics["step"] = iteration + 1;
             history.Add(metrics);
+            foreach (var (key, value) in metrics)
+                if (key != "step" && double.IsFinite(value))
+                    tensorBoard?.add_scalar(key, (float)value, iteration + 1);
             if (_options.OutputDir is not null)
             {
                 Directory.CreateDirectory(_options.OutputDir);
@@ -321,7 +333,11 @@ public sealed partial class PpoLoop
         var promptIds = prompts.Select(p => (_template is null ? _tokenizer.EncodeContent(p) : _tokenizer.Encode(_template.Render([new("user", p)], true))).ToArray()).ToList();
         _policy.Model.eval();
         IReadOnlyList<Completion> completions = TextGenerator.Generate(_policy.Model, promptIds.Select(p => p.Select(i => (long)i).ToArray()).ToList(),
-            new GenerationOptions { MaxNewTokens = _options.ResponseLength, Temperature = _options.Temperature, EosTokenIds = eos, Seed = _options.Seed * 7919L + iteration });
+            new GenerationOptions
+            {
+                MaxNewTokens = _options.ResponseLength, Temperature = _options.Temperature, TopK = _options.TopK, TopP = _options.TopP,
+                EosTokenIds = eos, Seed = _options.Seed * 7919L + iteration,
+            });
         _policy.Model.train();
         var texts = completions.Select(c => _tokenizer.Decode(c.Tokens, skipSpecialTokens: true)).ToList();
         double[] scores = _reward.Score(prompts, texts).ToArray();
@@ -371,7 +387,9 @@ public sealed partial class PpoLoop
 
         // ---- Updates: num_ppo_epochs passes over shuffled minibatches.
         var sums = new Dictionary<string, double>();
-        int updates = 0;
+        int updates = 0, accumulated = 0;
+        using (NewDisposeScope())
+            optimizer.zero_grad();
         int rowsCount = rows.Count, perMini = (int)Math.Ceiling((double)rowsCount / _options.MiniBatches);
         var random = new Random(unchecked(_options.Seed + iteration * 31));
         for (int epoch = 0; epoch < _options.PpoEpochs; epoch++)
@@ -399,12 +417,19 @@ public sealed partial class PpoLoop
                     loss = loss.add(RlMath.MaskedMean(RlMath.Kl(logProbs, referenceLogProbs.index_select(0, index), KlEstimator.K3), m).mul(KlCoef));
                 if (_options.EntropyCoef > 0)
                     loss = loss.sub(RlMath.MaskedMean(logProbs.neg(), m).mul(_options.EntropyCoef));
-                optimizer.zero_grad();
-                loss.backward();
-                using (NewDisposeScope())
-                    nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm);
-                using (NewDisposeScope())
-                    optimizer.step();
+                loss.div(_options.GradientAccumulationSteps).backward();
+                bool lastMinibatch = epoch == _options.PpoEpochs - 1 && start + perMini >= rowsCount;
+                if (++accumulated == _options.GradientAccumulationSteps || lastMinibatch)
+                {
+                    using (NewDisposeScope())
+                        nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm);
+                    using (NewDisposeScope())
+                    {
+                        optimizer.step();
+                        optimizer.zero_grad();
+                    }
+                    accumulated = 0;
+                }
                 Add(sums, "loss/policy_avg", policyLoss);
                 Add(sums, "policy/clipfrac_avg", clipFraction);
                 Add(sums, "policy/approxkl_avg", approxKl);

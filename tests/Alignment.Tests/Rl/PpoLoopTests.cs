@@ -158,6 +158,23 @@ public sealed class PpoCheckpointTests : IDisposable
         public void Dispose() { }
     }
 
+    [Fact]
+    public void Gradient_accumulation_over_minibatches_trains_and_logs_to_tensorboard()
+    {
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        using var policy = Policy();
+        using var reference = policy.CreateReference();
+        var before = policy.Model.parameters().First().detach().clone();
+        var options = Options(Path.Combine(_folder, "acc")) with
+        {
+            OutputDir = null, Iterations = 2, PpoEpochs = 1, MiniBatches = 2, GradientAccumulationSteps = 2, TensorBoardDir = Path.Combine(_folder, "board"),
+        };
+        var history = new PpoLoop(policy, reference, Letters, tokenizer, null, options).Train(Prompts);
+        Assert.All(history, h => Assert.True(double.IsFinite(h["loss/policy_avg"])));
+        Assert.False(policy.Model.parameters().First().equal(before).all().item<bool>()); // the accumulated step was taken
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(_folder, "board"), "events.out.tfevents*", SearchOption.AllDirectories));
+    }
+
     [Theory]
     [InlineData("7", 0.7)]
     [InlineData("I would say 8.5 out of 10", 0.85)]
