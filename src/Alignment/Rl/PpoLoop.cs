@@ -223,13 +223,15 @@ public sealed partial class PpoLoop
         var named = NamedParameters();
         SummaryWriter? tensorBoard = _options.TensorBoardDir is { } board ? torch.utils.tensorboard.SummaryWriter(board) : null;
         int startIteration = 0;
-        if (resume && _options.OutputDir is not null && LatestCheckpoint(_options.OutputDir) is { } checkpoint)
+        if (resume && _options.OutputDir is not null && CheckpointFiles.Latest(_options.OutputDir) is { } checkpoint)
         {
-            (startIteration, double coefficient) = Restore(checkpoint, named, optimizer);
+            JsonObject state = CheckpointFiles.Restore(checkpoint, named, optimizer);
+            startIteration = state["global_step"]!.GetValue<int>();
+            double coefficient = state["kl_coef"]!.GetValue<double>();
             KlCoef = coefficient;
             if (_options.KlTarget is { } klTarget)
                 controller = new AdaptiveKlController(coefficient, klTarget, _options.KlHorizon);
-            TruncateMetrics(startIteration);
+            CheckpointFiles.TruncateMetrics(_options.OutputDir, startIteration);
         }
         int iteration;
         for (iteration = startIteration; iteration < _options.Iterations && !cancellationToken.IsCancellationRequested; iteration++)
@@ -251,13 +253,7 @@ public sealed partial class PpoLoop
                 if (key != "step" && double.IsFinite(value))
                     tensorBoard?.add_scalar(key, (float)value, iteration + 1);
             if (_options.OutputDir is not null)
-            {
-                Directory.CreateDirectory(_options.OutputDir);
-                var line = new JsonObject();
-                foreach (var (key, value) in metrics)
-                    line[key] = double.IsFinite(value) ? value : null;
-                File.AppendAllText(Path.Combine(_options.OutputDir, "metrics.jsonl"), line.ToJsonString() + "\n");
-            }
+                CheckpointFiles.AppendMetrics(_options.OutputDir, metrics);
             _options.Progress?.Report(new TrainingProgress(iteration + 1, _options.Iterations, metrics, clock.Elapsed));
             LogIteration(_options.Logger, iteration + 1, _options.Iterations, metrics["objective/scores"], metrics["objective/kl"]);
             if (_options.OutputDir is not null && (iteration + 1 == _options.Iterations || _options.SaveSteps is { } every && (iteration + 1) % every == 0))
@@ -272,55 +268,9 @@ public sealed partial class PpoLoop
         _policy.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter))
             .Concat(_valueHead?.named_parameters().Select(p => ("value_head." + p.name, p.parameter)) ?? []).ToList();
 
-    void Save(int iteration, List<(string Name, Parameter Parameter)> named, OptimizerHelper optimizer)
-    {
-        string final = Path.Combine(_options.OutputDir!, $"checkpoint-{iteration}"), temporary = final + ".tmp";
-        if (Directory.Exists(temporary))
-            Directory.Delete(temporary, recursive: true);
-        Directory.CreateDirectory(temporary);
-        Models.SafeTensors.Save(Path.Combine(temporary, "trainable.safetensors"), named.Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
-        optimizer.save_state_dict(Path.Combine(temporary, "optimizer.bin"));
-        File.WriteAllText(Path.Combine(temporary, "trainer_state.json"),
-            new JsonObject { ["global_step"] = iteration, ["kl_coef"] = KlCoef, ["algorithm"] = _options.Algorithm.ToString(), ["seed"] = _options.Seed }.ToJsonString());
-        if (Directory.Exists(final))
-            Directory.Delete(final, recursive: true);
-        Directory.Move(temporary, final);
-    }
-
-    static string? LatestCheckpoint(string folder) =>
-        !Directory.Exists(folder) ? null : Directory.GetDirectories(folder, "checkpoint-*")
-            .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, "trainer_state.json")))
-            .OrderBy(d => int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], out int n) ? n : -1).LastOrDefault();
-
-    static (int Iteration, double KlCoef) Restore(string checkpoint, List<(string Name, Parameter Parameter)> named, OptimizerHelper optimizer)
-    {
-        using (var file = Models.SafeTensorsFile.Open(Path.Combine(checkpoint, "trainable.safetensors")))
-        using (no_grad())
-            foreach (var (name, parameter) in named)
-            {
-                if (!file.Entries.ContainsKey(name))
-                    throw new InvalidDataException($"Checkpoint '{checkpoint}' has no weight '{name}': it was written for a different setup.");
-                using Tensor saved = file.Read(name);
-                parameter.copy_(saved);
-            }
-        optimizer.load_state_dict(Path.Combine(checkpoint, "optimizer.bin"));
-        JsonNode state = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "trainer_state.json")))!;
-        return (state["global_step"]!.GetValue<int>(), state["kl_coef"]!.GetValue<double>());
-    }
-
-    void TruncateMetrics(int iteration)
-    {
-        string path = Path.Combine(_options.OutputDir!, "metrics.jsonl");
-        if (!File.Exists(path))
-            return;
-        var kept = File.ReadLines(path).Where(line =>
-        {
-            try { return JsonNode.Parse(line)?["step"]?.GetValue<double>() <= iteration; }
-            catch (System.Text.Json.JsonException) { return false; }
-        }).ToList();
-        File.WriteAllLines(path + ".tmp", kept);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    void Save(int iteration, List<(string Name, Parameter Parameter)> named, OptimizerHelper optimizer) =>
+        CheckpointFiles.Save(_options.OutputDir!, iteration, named, optimizer,
+            new JsonObject { ["kl_coef"] = KlCoef, ["algorithm"] = _options.Algorithm.ToString(), ["seed"] = _options.Seed });
 
     [Microsoft.Extensions.Logging.LoggerMessage(EventId = 7001, Level = Microsoft.Extensions.Logging.LogLevel.Information,
         Message = "iteration {Iteration}/{Total} objective/scores {Scores} objective/kl {Kl}")]

@@ -195,26 +195,14 @@ public sealed class PreferenceTrainer
     {
         bool training = _policy.Model.training;
         _policy.Model.eval();
-        var sums = new Dictionary<string, double>();
-        int batches = 0;
         try
         {
-            using var noGrad = no_grad();
-            for (int start = 0; start < pairs.Count; start += _options.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                StepOutput output = Step(pairs.Skip(start).Take(_options.BatchSize).ToList());
-                sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
-                foreach (var (name, value) in output.Metrics)
-                    sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
-                batches++;
-            }
+            return StepAverages.Over(pairs, _options.BatchSize, Step);
         }
         finally
         {
             _policy.Model.train(training);
         }
-        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
     }
 
     IReadOnlyList<(string, TorchSharp.Modules.Parameter)> Trainable() =>

@@ -116,22 +116,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
     }
 
     /// <summary>Loss, accuracy and margin over the pairs, without gradient.</summary>
-    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedPair> pairs)
-    {
-        using var noGrad = no_grad();
-        var sums = new Dictionary<string, double>();
-        int batches = 0;
-        for (int start = 0; start < pairs.Count; start += options.BatchSize)
-        {
-            using var scope = NewDisposeScope();
-            StepOutput output = Step(pairs.Skip(start).Take(options.BatchSize).ToList());
-            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
-            foreach (var (name, value) in output.Metrics)
-                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
-            batches++;
-        }
-        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
-    }
+    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedPair> pairs) => StepAverages.Over(pairs, options.BatchSize, Step);
 
     StepOutput Step(IReadOnlyList<TokenizedPair> pairs)
     {

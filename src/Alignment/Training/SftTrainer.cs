@@ -28,16 +28,7 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, long
         policy.Model.eval();
         try
         {
-            using var noGrad = no_grad();
-            double total = 0;
-            int batches = 0;
-            for (int start = 0; start < examples.Count; start += options.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                total += Step(examples.Skip(start).Take(options.BatchSize).ToList()).Loss.to_type(ScalarType.Float64).item<double>();
-                batches++;
-            }
-            return new Dictionary<string, double> { ["loss"] = total / Math.Max(1, batches) };
+            return new Dictionary<string, double> { ["loss"] = StepAverages.Over(examples, options.BatchSize, Step)["loss"] };
         }
         finally
         {

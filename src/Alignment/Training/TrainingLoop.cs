@@ -17,6 +17,28 @@ namespace Alignment.Training;
 /// <param name="Tokens">Tokens processed (for <c>tokens_per_second</c>).</param>
 internal sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor> Metrics, long Tokens);
 
+/// <summary>Evaluation shared by the trainers.</summary>
+internal static class StepAverages
+{
+    /// <summary>The step function's loss and metrics averaged over batches of <paramref name="items"/>, without gradient.</summary>
+    public static IReadOnlyDictionary<string, double> Over<T>(IReadOnlyList<T> items, int batchSize, Func<IReadOnlyList<T>, StepOutput> step)
+    {
+        using var noGrad = no_grad();
+        var sums = new Dictionary<string, double>();
+        int batches = 0;
+        for (int start = 0; start < items.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            StepOutput output = step(items.Skip(start).Take(batchSize).ToList());
+            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
+            foreach (var (name, value) in output.Metrics)
+                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
+            batches++;
+        }
+        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
+    }
+}
+
 /// <summary>How training ended.</summary>
 /// <param name="Steps">Optimizer steps done in total (including those before a resume).</param>
 /// <param name="TotalSteps">Planned steps.</param>
@@ -31,7 +53,6 @@ public sealed class NonFiniteLossException(string message) : InvalidOperationExc
 /// <summary>The optimisation loop every trainer shares.</summary>
 internal sealed partial class TrainingLoop<T>
 {
-    const string StateFile = "trainer_state.json", WeightsFile = "trainable.safetensors", OptimizerFile = "optimizer.bin", MetricsFile = "metrics.jsonl";
     readonly IReadOnlyList<T> _train;
     readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainable;
     readonly Func<IReadOnlyList<T>, StepOutput> _compute;
@@ -69,11 +90,11 @@ internal sealed partial class TrainingLoop<T>
         var history = new List<IReadOnlyDictionary<string, double>>();
         var state = new LoopState();
         string? lastCheckpoint = null;
-        if (resume && _options.OutputDir is not null && LatestCheckpoint(_options.OutputDir) is { } checkpoint)
+        if (resume && _options.OutputDir is not null && CheckpointFiles.Latest(_options.OutputDir) is { } checkpoint)
         {
             state = Restore(checkpoint, optimizer);
             history.AddRange(state.History);
-            TruncateMetrics(state.Step);
+            CheckpointFiles.TruncateMetrics(_options.OutputDir, state.Step);
             lastCheckpoint = checkpoint;
             LogResumed(_logger, checkpoint, state.Step);
         }
@@ -237,29 +258,17 @@ internal sealed partial class TrainingLoop<T>
         foreach (var (key, value) in metrics)
             if (key != "step" && double.IsFinite(value))
                 _tensorBoard?.add_scalar(key.StartsWith("eval_", StringComparison.Ordinal) ? "eval/" + key[5..] : "train/" + key, (float)value, state.Step);
-        if (_options.OutputDir is null)
-            return;
-        var line = new JsonObject();
-        foreach (var (key, value) in metrics)
-            line[key] = double.IsFinite(value) ? value : null;
-        File.AppendAllText(Path.Combine(_options.OutputDir, MetricsFile), line.ToJsonString() + "\n");
+        if (_options.OutputDir is not null)
+            CheckpointFiles.AppendMetrics(_options.OutputDir, metrics);
     }
 
-    /// <summary>Writes checkpoint-STEP through a temporary folder renamed into place, so a crash never leaves a partial checkpoint.</summary>
+    /// <summary>Writes checkpoint-STEP (see <see cref="CheckpointFiles"/>), or nothing without an output folder.</summary>
     string? Save(LoopState state, OptimizerHelper optimizer)
     {
         if (_options.OutputDir is null)
             return null;
-        string final = Path.Combine(_options.OutputDir, $"checkpoint-{state.Step}");
-        string temporary = final + ".tmp";
-        if (Directory.Exists(temporary))
-            Directory.Delete(temporary, recursive: true);
-        Directory.CreateDirectory(temporary);
-        SafeTensors.Save(Path.Combine(temporary, WeightsFile), _trainable.Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Parameter)));
-        optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
         var json = new JsonObject
         {
-            ["global_step"] = state.Step,
             ["seed"] = _options.Seed,
             ["total_steps"] = TotalSteps,
             ["best_metric"] = state.Best,
@@ -275,36 +284,14 @@ internal sealed partial class TrainingLoop<T>
             ["log_history"] = new JsonArray(state.History.Select(h => (JsonNode)new JsonObject(h.Select(kv =>
                 new KeyValuePair<string, JsonNode?>(kv.Key, double.IsFinite(kv.Value) ? kv.Value : null)))).ToArray()),
         };
-        File.WriteAllText(Path.Combine(temporary, StateFile), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (Directory.Exists(final))
-            Directory.Delete(final, recursive: true);
-        Directory.Move(temporary, final);
-        LogCheckpoint(_logger, final);
-        return final;
+        string folder = CheckpointFiles.Save(_options.OutputDir, state.Step, _trainable, optimizer, json);
+        LogCheckpoint(_logger, folder);
+        return folder;
     }
-
-    /// <summary>The complete checkpoint with the highest step in a folder, or null.</summary>
-    internal static string? LatestCheckpoint(string folder) =>
-        !Directory.Exists(folder) ? null : Directory.GetDirectories(folder, "checkpoint-*")
-            .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))
-            .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int s), Step: s))
-            .Where(x => x.Ok).OrderBy(x => x.Step).Select(x => x.Dir).LastOrDefault();
 
     LoopState Restore(string checkpoint, OptimizerHelper optimizer)
     {
-        using (var file = SafeTensorsFile.Open(Path.Combine(checkpoint, WeightsFile)))
-        using (no_grad())
-        {
-            foreach (var (name, parameter) in _trainable)
-            {
-                if (!file.Entries.ContainsKey(name))
-                    throw new InvalidDataException($"Checkpoint '{checkpoint}' has no weight '{name}': it was written for a different model or adapter setup.");
-                using Tensor saved = file.Read(name);
-                parameter.copy_(saved);
-            }
-        }
-        optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
-        JsonObject json = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, StateFile)))!.AsObject();
+        JsonObject json = CheckpointFiles.Restore(checkpoint, _trainable, optimizer);
         var state = new LoopState
         {
             Step = json["global_step"]!.GetValue<int>(),
@@ -314,29 +301,6 @@ internal sealed partial class TrainingLoop<T>
         foreach (JsonNode? entry in json["log_history"]?.AsArray() ?? [])
             state.History.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<double>() ?? double.NaN));
         return state;
-    }
-
-    void TruncateMetrics(int step)
-    {
-        string path = Path.Combine(_options.OutputDir!, MetricsFile);
-        if (!File.Exists(path))
-            return;
-        // A process killed mid-append can leave a partial last line: keep only whole lines up to the checkpoint's step.
-        var kept = File.ReadLines(path).Where(l => StepOf(l) is { } s && s <= step).ToList();
-        File.WriteAllLines(path + ".tmp", kept);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
-
-    static double? StepOf(string line)
-    {
-        try
-        {
-            return JsonNode.Parse(line)?["step"]?.GetValue<double>();
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
     }
 
     sealed class LoopState

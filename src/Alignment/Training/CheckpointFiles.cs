@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Alignment.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Alignment.Training;
+
+/// <summary>
+/// The files every training loop keeps in its output folder: <c>metrics.jsonl</c> and <c>checkpoint-N/</c> folders
+/// (trainable weights, optimizer state, a state JSON), each written to <c>checkpoint-N.tmp</c> and renamed into place so a
+/// process killed at any moment leaves the last complete checkpoint intact.
+/// </summary>
+internal static class CheckpointFiles
+{
+    const string StateFile = "trainer_state.json", WeightsFile = "trainable.safetensors", OptimizerFile = "optimizer.bin", MetricsFile = "metrics.jsonl";
+
+    /// <summary>Appends one metrics line (non-finite values as null).</summary>
+    public static void AppendMetrics(string folder, IReadOnlyDictionary<string, double> metrics)
+    {
+        Directory.CreateDirectory(folder);
+        var line = new JsonObject();
+        foreach (var (key, value) in metrics)
+            line[key] = double.IsFinite(value) ? value : null;
+        File.AppendAllText(Path.Combine(folder, MetricsFile), line.ToJsonString() + "\n");
+    }
+
+    /// <summary>Keeps the whole metrics lines whose step is at most <paramref name="step"/> (a killed process may leave a partial last line).</summary>
+    public static void TruncateMetrics(string folder, int step)
+    {
+        string path = Path.Combine(folder, MetricsFile);
+        if (!File.Exists(path))
+            return;
+        var kept = File.ReadLines(path).Where(l => StepOf(l) is { } s && s <= step).ToList();
+        File.WriteAllLines(path + ".tmp", kept);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>Writes checkpoint-<paramref name="step"/>; returns its folder.</summary>
+    public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, OptimizerHelper optimizer, JsonObject state)
+    {
+        string final = Path.Combine(folder, $"checkpoint-{step}");
+        string temporary = final + ".tmp";
+        if (Directory.Exists(temporary))
+            Directory.Delete(temporary, recursive: true);
+        Directory.CreateDirectory(temporary);
+        SafeTensors.Save(Path.Combine(temporary, WeightsFile), trainable.Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Parameter)));
+        optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+        state["global_step"] = step;
+        File.WriteAllText(Path.Combine(temporary, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (Directory.Exists(final))
+            Directory.Delete(final, recursive: true);
+        Directory.Move(temporary, final);
+        return final;
+    }
+
+    /// <summary>The complete checkpoint with the highest step, or null.</summary>
+    public static string? Latest(string folder) =>
+        !Directory.Exists(folder) ? null : Directory.GetDirectories(folder, "checkpoint-*")
+            .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))
+            .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int s), Step: s))
+            .Where(x => x.Ok).OrderBy(x => x.Step).Select(x => x.Dir).LastOrDefault();
+
+    /// <summary>Copies the saved weights into the trainable parameters, loads the optimizer state, and returns the state JSON.</summary>
+    /// <exception cref="InvalidDataException">A trainable weight is missing from the checkpoint.</exception>
+    public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, OptimizerHelper optimizer)
+    {
+        using (var file = SafeTensorsFile.Open(Path.Combine(checkpoint, WeightsFile)))
+        using (no_grad())
+        {
+            foreach (var (name, parameter) in trainable)
+            {
+                if (!file.Entries.ContainsKey(name))
+                    throw new InvalidDataException($"Checkpoint '{checkpoint}' has no weight '{name}': it was written for a different model or adapter setup.");
+                using Tensor saved = file.Read(name);
+                parameter.copy_(saved);
+            }
+        }
+        optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
+        return JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, StateFile)))!.AsObject();
+    }
+
+    static double? StepOf(string line)
+    {
+        try
+        {
+            return JsonNode.Parse(line)?["step"]?.GetValue<double>();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
