@@ -3,12 +3,8 @@ using Alignment.Evaluation;
 
 namespace Alignment.Tests.Data;
 
-public sealed class PreferenceCollectorTests : IDisposable
+public sealed class PreferenceCollectorTests() : TempJsonl("alignment-collect-")
 {
-    readonly string _folder = Directory.CreateTempSubdirectory("alignment-collect-").FullName;
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
-
     sealed class FixedGenerator(string name, params string[] completions) : ICompletionGenerator
     {
         public string Name { get; } = name;
@@ -39,7 +35,7 @@ public sealed class PreferenceCollectorTests : IDisposable
             [new FixedGenerator("a", "x", "xxx"), new FixedGenerator("b", "xxxxx")],
             [longer, alsoLonger, shorter],
             new CollectionOptions { CompletionsPerGenerator = 2, DisagreementThreshold = 0.25 });
-        string output = Path.Combine(_folder, "pairs.jsonl");
+        string output = Path.Combine(Folder, "pairs.jsonl");
 
         CollectionReport report = await collector.CollectAsync(["p1", "p2"], output);
 
@@ -47,7 +43,7 @@ public sealed class PreferenceCollectorTests : IDisposable
         var pairs = PreferenceData.ReadPairs(output).Cast<PreferencePair>().ToList();
         Assert.Equal(6, pairs.Count);
         Assert.All(pairs, p => Assert.True(p.Chosen.Text!.Length > p.Rejected.Text!.Length));
-        Assert.Contains("\"shorter\":\"rejected\"", File.ReadAllLines(output)[0]);
+        Assert.Contains("\"shorter\":\"rejected\"", System.IO.File.ReadAllLines(output)[0]);
 
         var strict = new PreferenceCollector([new FixedGenerator("a", "x", "xxx")], [longer, alsoLonger, shorter],
             new CollectionOptions { ExcludeFlagged = true });
@@ -59,7 +55,7 @@ public sealed class PreferenceCollectorTests : IDisposable
     {
         var collector = new PreferenceCollector([new FixedGenerator("a", "y", "yy", "yyyy", "yyy")], [RuleJudge.FromScore("longer", (_, c) => c.Length)],
             new CollectionOptions { CompletionsPerGenerator = 4, Pairing = PairingStrategy.BestVsRest, QualityScore = (_, c) => c.Length });
-        string output = Path.Combine(_folder, "best.jsonl");
+        string output = Path.Combine(Folder, "best.jsonl");
         CollectionReport report = await collector.CollectAsync(["p"], output);
         Assert.Equal(3, report.PairsWritten);
         Assert.All(PreferenceData.ReadPairs(output).Cast<PreferencePair>(), p => Assert.Equal("yyyy (p)", p.Chosen.Text));

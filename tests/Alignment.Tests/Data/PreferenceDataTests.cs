@@ -3,19 +3,8 @@ using Alignment.Tokenization;
 
 namespace Alignment.Tests.Data;
 
-public sealed class PreferenceDataTests : IDisposable
+public sealed class PreferenceDataTests() : TempJsonl("alignment-data-")
 {
-    readonly string _folder = Directory.CreateTempSubdirectory("alignment-data-").FullName;
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
-
-    string File(params string[] lines)
-    {
-        string path = Path.Combine(_folder, $"d{Guid.NewGuid():N}.jsonl");
-        System.IO.File.WriteAllLines(path, lines);
-        return path;
-    }
-
     [Fact]
     public void Standard_pairs_are_read_as_text()
     {
@@ -115,7 +104,7 @@ public sealed class PreferenceDataTests : IDisposable
     [Fact]
     public void A_missing_file_is_named()
     {
-        string path = Path.Combine(_folder, "nope.jsonl");
+        string path = Path.Combine(Folder, "nope.jsonl");
         Assert.Contains(path, Assert.Throws<FileNotFoundException>(() => PreferenceData.ReadPairs(path).ToList()).Message);
     }
 

@@ -3,19 +3,8 @@ using Alignment.Tokenization;
 
 namespace Alignment.Tests.Data;
 
-public sealed class PreferenceFormatsTests : IDisposable
+public sealed class PreferenceFormatsTests() : TempJsonl("alignment-formats-")
 {
-    readonly string _folder = Directory.CreateTempSubdirectory("alignment-formats-").FullName;
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
-
-    string File(params string[] lines)
-    {
-        string path = Path.Combine(_folder, $"d{Guid.NewGuid():N}.jsonl");
-        System.IO.File.WriteAllLines(path, lines);
-        return path;
-    }
-
     [Fact]
     public void Unpaired_examples_keep_their_labels_in_every_form()
     {
