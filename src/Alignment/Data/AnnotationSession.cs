@@ -73,7 +73,8 @@ public sealed class AnnotationSession
             bool labelled = json.ContainsKey("chosen");
             string a = PreferenceData.String(PreferenceData.Required(json, labelled ? "chosen" : "completion_a", source), labelled ? "chosen" : "completion_a", source, false);
             string b = PreferenceData.String(PreferenceData.Required(json, labelled ? "rejected" : "completion_b", source), labelled ? "rejected" : "completion_b", source, false);
-            bool swap = new Random(HashCode.Combine(_seed, source.Line)).Next(2) == 1;
+            // A seeded System.Random is stable across processes (HashCode.Combine is randomised per process).
+            bool swap = new Random(unchecked(_seed * 1_000_003 + (int)source.Line)).Next(2) == 1;
             yield return swap ? new AnnotationItem(source.Line, prompt, b, a) : new AnnotationItem(source.Line, prompt, a, b);
         }
     }
