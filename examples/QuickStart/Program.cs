@@ -10,9 +10,8 @@
 // 4. Judge both models on held-out questions (never seen in the preference data) with a rule anyone can check:
 //    does the answer use the requested case? Print compliance before and after, the DPO model's win rate against
 //    the SFT model, and save a plot of the training curves.
-using System.Text.Json.Nodes;
 using Alignment.Data;
-using Alignment.Evaluation;
+using Alignment.Scoring;
 using Alignment.Losses;
 using Alignment.Models;
 using Alignment.Native;
@@ -26,49 +25,18 @@ string output = Path.GetFullPath(args.Length > 0 ? args[0] : "quickstart-output"
 Directory.CreateDirectory(output);
 var clock = System.Diagnostics.Stopwatch.StartNew();
 
-// ---- The task ---------------------------------------------------------------------------------------------------
-(string Question, string Answer)[] facts =
-[
-    ("What colour is the sky?", "blue"), ("What is two plus two?", "four"), ("What is the capital of France?", "paris"),
-    ("What animal says meow?", "cat"), ("What do bees make?", "honey"), ("What is frozen water?", "ice"),
-    ("What colour is grass?", "green"), ("How many legs has a spider?", "eight"), ("What is the opposite of hot?", "cold"),
-    ("What star lights the day?", "sun"), ("What falls from clouds?", "rain"), ("What do cows drink?", "water"),
-    ("What is the opposite of up?", "down"), ("What colour is snow?", "white"), ("What fruit is yellow and long?", "banana"),
-    ("What do we breathe?", "air"), ("What animal barks?", "dog"), ("What is the first month?", "january"),
-    ("What is three times three?", "nine"), ("What shines at night?", "moon"), ("What colour is coal?", "black"),
-    ("What do fish swim in?", "sea"), ("What is the opposite of day?", "night"), ("What bird hoots at night?", "owl"),
-];
-string[] upperAsks = ["Answer in capital letters.", "Reply in uppercase."];
-string[] lowerAsks = ["Answer in lowercase.", "Reply in small letters."];
-var heldOut = facts.TakeLast(4).ToArray();   // questions kept out of the preference data
-var preferenceFacts = facts.SkipLast(4).ToArray();
-static bool Complies(string prompt, string answer) =>
-    answer.Any(char.IsLetter) && (prompt.Contains("capital") || prompt.Contains("uppercase")
-        ? answer == answer.ToUpperInvariant() : answer == answer.ToLowerInvariant());
-
-// ---- Tokenizer and model, from scratch --------------------------------------------------------------------------
+// ---- The task (examples/Shared/CaseTask.cs) and a model from scratch --------------------------------------------------
+var heldOut = CaseTask.Facts.TakeLast(4).ToArray();   // questions kept out of the preference data
+var preferenceFacts = CaseTask.Facts.SkipLast(4).ToArray();
 string baseFolder = Path.Combine(output, "base");
-ByteLevelTokenizer.WriteFolder(baseFolder);                  // one token per UTF-8 byte, plus ChatML's markers
-var tokenizer = ModelTokenizer.FromFolder(baseFolder);
-IChatTemplate chat = ChatTemplates.For(tokenizer);             // ChatML, recognised from the folder
-var config = DecoderConfig.FromJson(new JsonObject
-{
-    ["model_type"] = "llama", ["vocab_size"] = 259, ["hidden_size"] = 96, ["intermediate_size"] = 256, ["num_hidden_layers"] = 3,
-    ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 256, ["tie_word_embeddings"] = true,
-    ["eos_token_id"] = tokenizer.EosTokenIds[0], ["pad_token_id"] = tokenizer.PadTokenId,
-});
-using (var fresh = new LlamaForCausalLM(config))
-{
-    fresh.InitializeWeights(std: 0.02, seed: 0);              // as transformers initialises a model trained from scratch
-    fresh.SavePretrained(baseFolder);
-}
+var (tokenizer, chat) = CaseTask.CreateBaseModel(baseFolder);
 
 // ---- 1. SFT ---------------------------------------------------------------------------------------------------------
 var random = new Random(1);
 var sftExamples = new List<TokenizedCompletion>();
 var tokenize = new PreferenceTokenizer(tokenizer, chat);
-foreach (var (question, answer) in facts)
-    foreach (string ask in upperAsks.Concat(lowerAsks))
+foreach (var (question, answer) in CaseTask.Facts)
+    foreach (string ask in CaseTask.UpperAsks.Concat(CaseTask.LowerAsks))
         for (int copy = 0; copy < 2; copy++)
         {
             string said = random.Next(2) == 0 ? answer.ToUpperInvariant() : answer; // the corpus ignores the requested case
@@ -91,7 +59,7 @@ policy.Model.SavePretrained(sftFolder);
 // ---- 2. DPO -------------------------------------------------------------------------------------------------------
 var pairs = new List<TokenizedPair>();
 foreach (var (question, answer) in preferenceFacts)
-    foreach (var (ask, upper) in upperAsks.Select(a => (a, true)).Concat(lowerAsks.Select(a => (a, false))))
+    foreach (var (ask, upper) in CaseTask.UpperAsks.Select(a => (a, true)).Concat(CaseTask.LowerAsks.Select(a => (a, false))))
     {
         string good = upper ? answer.ToUpperInvariant() : answer, bad = upper ? answer : answer.ToUpperInvariant();
         var pair = new PreferencePair(Content.FromMessages([new("user", $"{question} {ask}")]),
@@ -100,16 +68,8 @@ foreach (var (question, answer) in preferenceFacts)
         pairs.Add(tokenize.Tokenize(pair, new TokenizationReport())!);
     }
 
-var heldOutPrompts = heldOut.SelectMany(f => upperAsks.Concat(lowerAsks).Select(ask => $"{f.Question} {ask}")).ToList();
-List<string> Answers(ICausalLM model) => heldOutPrompts.Select(prompt =>
-{
-    long[] ids = tokenizer.Encode(chat.Render([new("user", prompt)], addGenerationPrompt: true)).Select(i => (long)i).ToArray();
-    Completion reply = TextGenerator.Generate(model, [ids], new GenerationOptions
-    {
-        MaxNewTokens = 16, Temperature = 0, EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray(),
-    })[0];
-    return tokenizer.Decode(reply.Tokens, skipSpecialTokens: true).Trim();
-}).ToList();
+var heldOutPrompts = heldOut.SelectMany(f => CaseTask.UpperAsks.Concat(CaseTask.LowerAsks).Select(ask => $"{f.Question} {ask}")).ToList();
+List<string> Answers(ICausalLM model) => CaseTask.GreedyAnswers(model, tokenizer, chat, heldOutPrompts, maxNewTokens: 16);
 
 List<string> sftAnswers = Answers(policy.Model);
 using ReferenceModel reference = policy.CreateReference();     // a frozen copy of the SFT weights
@@ -120,7 +80,8 @@ var dpo = new PreferenceTrainer(policy, loss, new TrainingOptions
 {
     LearningRate = 5e-4, BatchSize = 8, MaxSteps = 300, Schedule = LearningRateSchedule.Constant, Seed = 2,
     OutputDir = Path.Combine(output, "dpo-run"),
-}, reference, padTokenId: tokenizer.PadTokenId!.Value);
+    PaddingValue = tokenizer.PadTokenId!.Value,
+}, reference);
 Console.WriteLine($"DPO on {pairs.Count} pairs…");
 TrainingResult dpoRun = dpo.Train(pairs);
 var last = dpoRun.History[^1];
@@ -130,7 +91,7 @@ policy.Model.SavePretrained(dpoFolder);
 
 // ---- 3. Judge on held-out questions -------------------------------------------------------------------------------
 List<string> dpoAnswers = Answers(policy.Model);
-var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => Complies(prompt, answer) ? 1 : 0);
+var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => CaseTask.Complies(prompt, answer) ? 1 : 0);
 int wins = 0, losses = 0, ties = 0;
 for (int i = 0; i < heldOutPrompts.Count; i++)
 {
@@ -141,7 +102,7 @@ for (int i = 0; i < heldOutPrompts.Count; i++)
         default: ties++; break;
     }
 }
-double Compliance(List<string> answers) => answers.Where((a, i) => Complies(heldOutPrompts[i], a)).Count() / (double)answers.Count;
+double Compliance(List<string> answers) => answers.Where((a, i) => CaseTask.Complies(heldOutPrompts[i], a)).Count() / (double)answers.Count;
 Console.WriteLine();
 Console.WriteLine($"Held-out prompts: {heldOutPrompts.Count} (questions never seen in the preference pairs)");
 for (int i = 0; i < Math.Min(6, heldOutPrompts.Count); i++)

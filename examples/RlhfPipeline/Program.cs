@@ -7,7 +7,6 @@
 // 2. Train a reward model on embedded preference pairs: the answer in the requested case beats the other.
 // 3. PPO the SFT model against that reward model, with a KL penalty to the SFT model.
 // It prints the mean reward and the KL before and after, the rule compliance, and plots reward against KL.
-using System.Text.Json.Nodes;
 using Alignment.Data;
 using Alignment.Models;
 using Alignment.Native;
@@ -19,34 +18,14 @@ TorchRuntime.EnsureLoaded();
 string output = Path.GetFullPath(args.Length > 0 ? args[0] : "rlhf-output");
 var clock = System.Diagnostics.Stopwatch.StartNew();
 
-(string Question, string Answer)[] facts =
-[
-    ("What colour is the sky?", "blue"), ("What is two plus two?", "four"), ("What animal says meow?", "cat"),
-    ("What do bees make?", "honey"), ("What is frozen water?", "ice"), ("What colour is grass?", "green"),
-    ("What falls from clouds?", "rain"), ("What is the opposite of up?", "down"), ("What animal barks?", "dog"),
-    ("What shines at night?", "moon"), ("What colour is coal?", "black"), ("What bird hoots at night?", "owl"),
-];
-string[] asks = ["Answer in capital letters.", "Answer in lowercase."];
-static bool Complies(string prompt, string answer) =>
-    answer.Any(char.IsLetter) && (prompt.Contains("capital") ? answer == answer.ToUpperInvariant() : answer == answer.ToLowerInvariant());
+// The task of examples/Shared/CaseTask.cs, on its first 12 questions with one way of asking for each case.
+var facts = CaseTask.Facts.Take(12).ToArray();
+string[] asks = [CaseTask.UpperAsks[0], CaseTask.LowerAsks[0]];
 var prompts = facts.SelectMany(f => asks.Select(a => $"{f.Question} {a}")).ToList();
 
 // ---- Stage 0: tokenizer and a model from scratch ------------------------------------------------------------------
 string baseFolder = Path.Combine(output, "base");
-ByteLevelTokenizer.WriteFolder(baseFolder);
-var tokenizer = ModelTokenizer.FromFolder(baseFolder);
-IChatTemplate chat = ChatTemplates.For(tokenizer);
-var config = DecoderConfig.FromJson(new JsonObject
-{
-    ["model_type"] = "llama", ["vocab_size"] = 259, ["hidden_size"] = 96, ["intermediate_size"] = 256, ["num_hidden_layers"] = 3,
-    ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["tie_word_embeddings"] = true,
-    ["eos_token_id"] = tokenizer.EosTokenIds[0], ["pad_token_id"] = tokenizer.PadTokenId,
-});
-using (var fresh = new LlamaForCausalLM(config))
-{
-    fresh.InitializeWeights(std: 0.02, seed: 0);
-    fresh.SavePretrained(baseFolder);
-}
+var (tokenizer, chat) = CaseTask.CreateBaseModel(baseFolder);
 var tokenize = new PreferenceTokenizer(tokenizer, chat);
 long pad = tokenizer.PadTokenId!.Value;
 
@@ -60,7 +39,7 @@ string sftFolder = Path.Combine(output, "sft");
 using (var sft = new PolicyModel(LlamaForCausalLM.FromPretrained(baseFolder)))
 {
     Console.WriteLine($"1. SFT on {sftData.Count} examples…");
-    new SftTrainer(sft, new TrainingOptions { LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 400, Seed = 1 }, pad).Train(sftData);
+    new SftTrainer(sft, new TrainingOptions { LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 400, Seed = 1, PaddingValue = pad }).Train(sftData);
     sft.Model.SavePretrained(sftFolder);
 }
 
@@ -74,33 +53,26 @@ string rewardFolder = Path.Combine(output, "reward");
 using (RewardModel training = RewardModel.FromCausalLM(sftFolder))
 {
     Console.WriteLine($"2. Reward model on {pairs.Count} pairs…");
-    var trainer = new RewardTrainer(training, new TrainingOptions { LearningRate = 1e-3, BatchSize = 8, MaxSteps = 150, Seed = 2 }, padTokenId: pad);
+    var trainer = new RewardTrainer(training, new TrainingOptions { LearningRate = 1e-3, BatchSize = 8, MaxSteps = 150, Seed = 2, PaddingValue = pad });
     trainer.Train(pairs);
     Console.WriteLine($"   accuracy on its pairs: {trainer.Evaluate(pairs)["accuracy"]:P0}");
     training.SavePretrained(rewardFolder);
 }
 
 // ---- Stage 3: PPO against the reward model --------------------------------------------------------------------------
-using RewardModel rewardModel = RewardModel.FromPretrained(rewardFolder);
-var reward = new RewardModelScorer(rewardModel, tokenizer, chat);
+using RewardModel reward = RewardModel.FromPretrained(rewardFolder);  // scores text with the folder's tokenizer and chat template
 using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(sftFolder));
 using ReferenceModel reference = policy.CreateReference();
-List<string> Greedy() => prompts.Select(p =>
-{
-    long[] ids = tokenizer.Encode(chat.Render([new("user", p)], true)).Select(i => (long)i).ToArray();
-    var reply = TextGenerator.Generate(policy.Model, [ids], new GenerationOptions { MaxNewTokens = 12, Temperature = 0,
-        EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray() })[0];
-    return tokenizer.Decode(reply.Tokens, skipSpecialTokens: true).Trim();
-}).ToList();
+List<string> Greedy() => CaseTask.GreedyAnswers(policy.Model, tokenizer, chat, prompts, maxNewTokens: 12);
 List<string> before = Greedy();
-double RuleCompliance(List<string> answers) => answers.Where((a, i) => Complies(prompts[i], a)).Count() / (double)answers.Count;
+double RuleCompliance(List<string> answers) => answers.Where((a, i) => CaseTask.Complies(prompts[i], a)).Count() / (double)answers.Count;
 
 Console.WriteLine("3. PPO against the reward model…");
 var history = new PpoLoop(policy, reference, reward, tokenizer, chat, new PpoOptions
 {
-    Iterations = 40, PromptsPerIteration = 12, ResponseLength = 10, LearningRate = 1e-4, KlCoef = 0.3, PpoEpochs = 4,
-    Temperature = 1.0, MissingEosPenalty = 1.0, Seed = 3, OutputDir = Path.Combine(output, "ppo-run"),
-}).Train(prompts);
+    Training = PpoOptions.DefaultTraining with { MaxSteps = 40, BatchSize = 12, LearningRate = 1e-4, Seed = 3, OutputDir = Path.Combine(output, "ppo-run") },
+    ResponseLength = 10, KlCoef = 0.3, PpoEpochs = 4, Temperature = 1.0, MissingEosPenalty = 1.0,
+}).Train(prompts).History;
 List<string> after = Greedy();
 string ppoFolder = Path.Combine(output, "ppo");
 policy.Model.SavePretrained(ppoFolder);

@@ -32,15 +32,11 @@ public sealed record TokenizationOptions
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A limit is not positive; the message names it.</exception>
-    public void Validate()
-    {
-        if (MaxLength is < 2)
-            throw new ArgumentException($"max_length must be >= 2, got {MaxLength}.", nameof(MaxLength));
-        if (MaxPromptLength is < 1)
-            throw new ArgumentException($"max_prompt_length must be >= 1, got {MaxPromptLength}.", nameof(MaxPromptLength));
-        if (MaxCompletionLength is < 1)
-            throw new ArgumentException($"max_completion_length must be >= 1, got {MaxCompletionLength}.", nameof(MaxCompletionLength));
-    }
+    public void Validate() => new OptionErrors()
+        .Check(MaxLength is not < 2, $"max_length must be >= 2, got {MaxLength}.")
+        .Check(MaxPromptLength is not < 1, $"max_prompt_length must be >= 1, got {MaxPromptLength}.")
+        .Check(MaxCompletionLength is not < 1, $"max_completion_length must be >= 1, got {MaxCompletionLength}.")
+        .ThrowIfAny();
 }
 
 /// <summary>A pair as token ids, ready to collate.</summary>
@@ -72,8 +68,11 @@ public sealed class TokenizationReport
     public List<SourceLocation> DroppedExamples { get; } = [];
 
     /// <inheritdoc />
-    public override string ToString() =>
-        $"{Kept} pairs kept, {PromptsTruncated} prompts truncated, {CompletionsTruncated} with completions truncated, {Dropped} dropped" +
+    public override string ToString() => Describe("pairs");
+
+    /// <summary>The counts, calling what was tokenized <paramref name="unit"/> ("pairs", "examples", …).</summary>
+    public string Describe(string unit) =>
+        $"{Kept} {unit} kept, {PromptsTruncated} prompts truncated, {CompletionsTruncated} with completions truncated, {Dropped} dropped" +
         (DroppedExamples.Count > 0 ? " (first at " + string.Join(", ", DroppedExamples) + ")" : "");
 }
 

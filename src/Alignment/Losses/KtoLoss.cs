@@ -22,13 +22,16 @@ namespace Alignment.Losses;
 public sealed partial class KtoLoss : IPreferenceLoss
 {
     readonly PreferenceLossOptions _options;
+    readonly ILogger _logger;
 
     /// <summary>Creates <c>kto</c> or <c>apo_zero_unpaired</c>.</summary>
     /// <param name="type"><c>kto</c> or <c>apo_zero_unpaired</c>.</param>
     /// <param name="options">Hyper-parameters; defaults when null.</param>
+    /// <param name="logger">Where warnings go (the class-balance advice, batches without KL pairs); nowhere when null.</param>
     /// <exception cref="ArgumentException">Unknown type, or an option out of range.</exception>
-    public KtoLoss(string type = "kto", PreferenceLossOptions? options = null)
+    public KtoLoss(string type = "kto", PreferenceLossOptions? options = null, ILogger? logger = null)
     {
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         ArgumentNullException.ThrowIfNull(type);
         Name = type.Trim().ToLowerInvariant();
         if (Name is not ("kto" or "apo_zero_unpaired"))
@@ -58,7 +61,7 @@ public sealed partial class KtoLoss : IPreferenceLoss
             : _options.DesirableWeight * desirable / (_options.UndesirableWeight * undesirable);
         if (ratio >= 1 && ratio <= 4.0 / 3.0)
             return null;
-        LogImbalance(_options.Logger, ratio, desirable, undesirable);
+        LogImbalance(_logger, ratio, desirable, undesirable);
         return $"desirable_weight·nD / (undesirable_weight·nU) = {ratio:G4} (nD = {desirable}, nU = {undesirable}) is outside " +
                "[1, 4/3], the range the KTO paper advises; adjust desirable_weight or undesirable_weight.";
     }
@@ -120,7 +123,7 @@ public sealed partial class KtoLoss : IPreferenceLoss
         CompletionLogProbs? policyKl = forward.KlCompletions;
         if (policyKl is null || policyKl.Count == 0)
         {
-            LogNoKlPairs(_options.Logger, logps.shape[0]);
+            LogNoKlPairs(_logger, logps.shape[0]);
             return tensor(0.0, dtype, logps.device);
         }
         CompletionLogProbs referenceKl = PreferenceForward.Require(forward.ReferenceKlCompletions, nameof(forward.ReferenceKlCompletions), Name);

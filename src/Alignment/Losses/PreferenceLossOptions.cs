@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace Alignment.Losses;
 
 /// <summary>The f-divergence that regularises the policy towards the reference (f-DPO, Wang et al. 2023).</summary>
@@ -64,33 +61,18 @@ public sealed record PreferenceLossOptions
     /// <summary><c>undesirable_weight</c> λU of KTO. Must be &gt; 0.</summary>
     public double UndesirableWeight { get; init; } = 1.0;
 
-    /// <summary>Where warnings go (for example KTO's class-balance advice). Defaults to nowhere.</summary>
-    public ILogger Logger { get; init; } = NullLogger.Instance;
-
     /// <summary>Checks the fields every built-in loss reads.</summary>
     /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
-    public void Validate()
-    {
-        if (!(Beta > 0) || double.IsInfinity(Beta))
-            throw new ArgumentException($"beta must be a finite number > 0, got {Beta}.", nameof(Beta));
-        if (!(LabelSmoothing >= 0 && LabelSmoothing < 0.5))
-            throw new ArgumentException($"label_smoothing must be in [0, 0.5), got {LabelSmoothing}.", nameof(LabelSmoothing));
-        if (!(AlphaDivergenceCoef > 0 && AlphaDivergenceCoef <= 1))
-            throw new ArgumentException($"f_alpha_divergence_coef must be in (0, 1], got {AlphaDivergenceCoef}.", nameof(AlphaDivergenceCoef));
-        if (LdAlpha is { } ld && !(ld >= 0 && ld <= 1))
-            throw new ArgumentException($"ld_alpha must be in [0, 1], got {ld}.", nameof(LdAlpha));
-        if (RpoAlpha is { } rpo && (!(rpo >= 0) || double.IsInfinity(rpo)))
-            throw new ArgumentException($"rpo_alpha must be a finite number >= 0, got {rpo}.", nameof(RpoAlpha));
-        if (!(DiscopopTau > 0))
-            throw new ArgumentException($"discopop_tau must be > 0, got {DiscopopTau}.", nameof(DiscopopTau));
-        if (double.IsNaN(SimpoGamma) || double.IsInfinity(SimpoGamma))
-            throw new ArgumentException($"simpo_gamma must be finite, got {SimpoGamma}.", nameof(SimpoGamma));
-        if (CpoAlpha is { } cpo && (!(cpo >= 0) || double.IsInfinity(cpo)))
-            throw new ArgumentException($"cpo_alpha must be a finite number >= 0, got {cpo}.", nameof(CpoAlpha));
-        if (!(DesirableWeight > 0))
-            throw new ArgumentException($"desirable_weight must be > 0, got {DesirableWeight}.", nameof(DesirableWeight));
-        if (!(UndesirableWeight > 0))
-            throw new ArgumentException($"undesirable_weight must be > 0, got {UndesirableWeight}.", nameof(UndesirableWeight));
-        ArgumentNullException.ThrowIfNull(Logger, nameof(Logger));
-    }
+    public void Validate() => new OptionErrors()
+        .Check(Beta > 0 && !double.IsInfinity(Beta), $"beta must be a finite number > 0, got {Beta}.")
+        .Check(LabelSmoothing >= 0 && LabelSmoothing < 0.5, $"label_smoothing must be in [0, 0.5), got {LabelSmoothing}.")
+        .Check(AlphaDivergenceCoef > 0 && AlphaDivergenceCoef <= 1, $"f_alpha_divergence_coef must be in (0, 1], got {AlphaDivergenceCoef}.")
+        .Check(LdAlpha is not { } ld || ld >= 0 && ld <= 1, $"ld_alpha must be in [0, 1], got {LdAlpha}.")
+        .Check(RpoAlpha is not { } rpo || rpo >= 0 && !double.IsInfinity(rpo), $"rpo_alpha must be a finite number >= 0, got {RpoAlpha}.")
+        .Check(DiscopopTau > 0 && !double.IsInfinity(DiscopopTau), $"discopop_tau must be a finite number > 0, got {DiscopopTau}.")
+        .Check(double.IsFinite(SimpoGamma), $"simpo_gamma must be finite, got {SimpoGamma}.")
+        .Check(CpoAlpha is not { } cpo || cpo >= 0 && !double.IsInfinity(cpo), $"cpo_alpha must be a finite number >= 0, got {CpoAlpha}.")
+        .Check(DesirableWeight > 0 && !double.IsInfinity(DesirableWeight), $"desirable_weight must be a finite number > 0, got {DesirableWeight}.")
+        .Check(UndesirableWeight > 0 && !double.IsInfinity(UndesirableWeight), $"undesirable_weight must be a finite number > 0, got {UndesirableWeight}.")
+        .ThrowIfAny();
 }

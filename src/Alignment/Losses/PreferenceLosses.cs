@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Alignment.Losses;
 
@@ -8,18 +10,18 @@ namespace Alignment.Losses;
 /// </summary>
 public static class PreferenceLosses
 {
-    static readonly ConcurrentDictionary<string, Func<PreferenceLossOptions, IPreferenceLoss>> Factories = new(StringComparer.OrdinalIgnoreCase);
+    static readonly ConcurrentDictionary<string, Func<PreferenceLossOptions, ILogger, IPreferenceLoss>> Factories = new(StringComparer.OrdinalIgnoreCase);
 
     static PreferenceLosses()
     {
         foreach (string type in DpoLoss.Types)
-            Factories[type] = options => new DpoLoss(type, options);
-        Factories["aot_pair"] = options => new DpoLoss("aot_unpaired", options);
-        Factories["cpo"] = options => new CpoLoss("cpo", options);
-        Factories["simpo"] = options => new CpoLoss("simpo", options);
-        Factories["orpo"] = options => new OrpoLoss(options);
-        Factories["kto"] = options => new KtoLoss("kto", options);
-        Factories["apo_zero_unpaired"] = options => new KtoLoss("apo_zero_unpaired", options);
+            Factories[type] = (options, _) => new DpoLoss(type, options);
+        Factories["aot_pair"] = (options, _) => new DpoLoss("aot_unpaired", options);
+        Factories["cpo"] = (options, _) => new CpoLoss("cpo", options);
+        Factories["simpo"] = (options, _) => new CpoLoss("simpo", options);
+        Factories["orpo"] = (options, _) => new OrpoLoss(options);
+        Factories["kto"] = (options, logger) => new KtoLoss("kto", options, logger);
+        Factories["apo_zero_unpaired"] = (options, logger) => new KtoLoss("apo_zero_unpaired", options, logger);
     }
 
     /// <summary>Every registered name, sorted.</summary>
@@ -28,13 +30,14 @@ public static class PreferenceLosses
     /// <summary>Creates the loss registered under <paramref name="name"/>.</summary>
     /// <param name="name">A registered name (case-insensitive), for example <c>sigmoid</c>, <c>ipo</c>, <c>kto</c>.</param>
     /// <param name="options">Hyper-parameters; defaults when null.</param>
+    /// <param name="logger">Where the loss logs warnings (KTO's class-balance advice); nowhere when null.</param>
     /// <exception cref="ArgumentException">The name is unknown (the message lists the known ones), or an option is out of range.</exception>
-    public static IPreferenceLoss Create(string name, PreferenceLossOptions? options = null)
+    public static IPreferenceLoss Create(string name, PreferenceLossOptions? options = null, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         if (!Factories.TryGetValue(name.Trim(), out var factory))
             throw new ArgumentException($"Unknown loss '{name}'. Known losses: {string.Join(", ", Names)}.", nameof(name));
-        return factory(options ?? new PreferenceLossOptions());
+        return factory(options ?? new PreferenceLossOptions(), logger ?? NullLogger.Instance);
     }
 
     /// <summary>
@@ -44,8 +47,9 @@ public static class PreferenceLosses
     /// <param name="names">The parts' names.</param>
     /// <param name="weights">One weight per name; null gives every part weight 1.</param>
     /// <param name="options">Hyper-parameters; defaults when null.</param>
+    /// <param name="logger">Where the losses log warnings; nowhere when null.</param>
     /// <exception cref="ArgumentException">Unknown name, mismatched counts, or incompatible parts.</exception>
-    public static IPreferenceLoss Create(IReadOnlyList<string> names, IReadOnlyList<double>? weights, PreferenceLossOptions? options = null)
+    public static IPreferenceLoss Create(IReadOnlyList<string> names, IReadOnlyList<double>? weights, PreferenceLossOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(names);
         if (names.Count == 0)
@@ -54,40 +58,49 @@ public static class PreferenceLosses
             throw new ArgumentException($"{weights.Count} loss weights were given for {names.Count} losses.", nameof(weights));
         options ??= new PreferenceLossOptions();
         if (names.Count == 1 && (weights is null || weights[0] == 1))
-            return Create(names[0], options);
+            return Create(names[0], options, logger);
 
         var shared = options with { RpoAlpha = null };
-        var parts = names.Select((name, i) => (Create(name, shared), weights?[i] ?? 1.0)).ToList();
+        var parts = names.Select((name, i) => (Create(name, shared, logger), weights?[i] ?? 1.0)).ToList();
         if (options.RpoAlpha is > 0 and var rpo)
             parts.Add((new DpoLoss("sft", shared with { UseWeighting = false }), rpo));
         return new CombinedPreferenceLoss(parts);
     }
 
-    /// <summary>Registers (or replaces) a loss under a name, so that <see cref="Create(string, PreferenceLossOptions?)"/>, the CLI and config files can use it.</summary>
+    /// <summary>Registers (or replaces) a loss under a name, so that <see cref="Create(string, PreferenceLossOptions?, ILogger?)"/>, the CLI and config files can use it.</summary>
     /// <param name="name">The name (case-insensitive).</param>
     /// <param name="factory">Creates the loss from the options.</param>
     public static void Register(string name, Func<PreferenceLossOptions, IPreferenceLoss> factory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(factory);
-        Factories[name.Trim()] = factory;
+        Factories[name.Trim()] = (options, _) => factory(options);
     }
 
     /// <summary>DPO (sigmoid loss; cDPO when <paramref name="labelSmoothing"/> &gt; 0).</summary>
-    public static IPreferenceLoss Dpo(double beta = 0.1, double labelSmoothing = 0) =>
-        new DpoLoss("sigmoid", new PreferenceLossOptions { Beta = beta, LabelSmoothing = labelSmoothing });
+    /// <param name="beta">β; <see cref="PreferenceLossOptions.Beta"/>'s default when null.</param>
+    /// <param name="labelSmoothing">ε of cDPO.</param>
+    public static IPreferenceLoss Dpo(double? beta = null, double labelSmoothing = 0) =>
+        new DpoLoss("sigmoid", WithBeta(beta) with { LabelSmoothing = labelSmoothing });
 
     /// <summary>IPO (Azar et al. 2023).</summary>
-    public static IPreferenceLoss Ipo(double beta = 0.1) => new DpoLoss("ipo", new PreferenceLossOptions { Beta = beta });
+    /// <param name="beta">τ; <see cref="PreferenceLossOptions.Beta"/>'s default when null.</param>
+    public static IPreferenceLoss Ipo(double? beta = null) => new DpoLoss("ipo", WithBeta(beta));
 
     /// <summary>SimPO (Meng et al. 2024).</summary>
     public static IPreferenceLoss SimPo(double beta = 2.0, double gamma = 0.5) =>
         new CpoLoss("simpo", new PreferenceLossOptions { Beta = beta, SimpoGamma = gamma });
 
     /// <summary>ORPO (Hong et al. 2024); λ is <paramref name="lambda"/>.</summary>
-    public static IPreferenceLoss Orpo(double lambda = 0.1) => new OrpoLoss(new PreferenceLossOptions { Beta = lambda });
+    /// <param name="lambda">λ; <see cref="PreferenceLossOptions.Beta"/>'s default when null.</param>
+    public static IPreferenceLoss Orpo(double? lambda = null) => new OrpoLoss(WithBeta(lambda));
 
     /// <summary>KTO (Ethayarajh et al. 2024).</summary>
-    public static IPreferenceLoss Kto(double beta = 0.1, double desirableWeight = 1, double undesirableWeight = 1) =>
-        new KtoLoss("kto", new PreferenceLossOptions { Beta = beta, DesirableWeight = desirableWeight, UndesirableWeight = undesirableWeight });
+    /// <param name="beta">β; <see cref="PreferenceLossOptions.Beta"/>'s default when null.</param>
+    /// <param name="desirableWeight">λD.</param>
+    /// <param name="undesirableWeight">λU.</param>
+    public static IPreferenceLoss Kto(double? beta = null, double desirableWeight = 1, double undesirableWeight = 1) =>
+        new KtoLoss("kto", WithBeta(beta) with { DesirableWeight = desirableWeight, UndesirableWeight = undesirableWeight });
+
+    static PreferenceLossOptions WithBeta(double? beta) => beta is { } value ? new PreferenceLossOptions { Beta = value } : new PreferenceLossOptions();
 }

@@ -26,17 +26,12 @@ public sealed record LoraOptions
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
-    public void Validate()
-    {
-        if (Rank < 1)
-            throw new ArgumentException($"r (lora rank) must be >= 1, got {Rank}.", nameof(Rank));
-        if (!(Alpha > 0))
-            throw new ArgumentException($"lora_alpha must be > 0, got {Alpha}.", nameof(Alpha));
-        if (!(Dropout >= 0 && Dropout < 1))
-            throw new ArgumentException($"lora_dropout must be in [0, 1), got {Dropout}.", nameof(Dropout));
-        if (TargetModules is null || TargetModules.Count == 0)
-            throw new ArgumentException("target_modules must name at least one projection.", nameof(TargetModules));
-    }
+    public void Validate() => new OptionErrors()
+        .Check(Rank >= 1, $"r (lora rank) must be >= 1, got {Rank}.")
+        .Check(Alpha > 0, $"lora_alpha must be > 0, got {Alpha}.")
+        .Check(Dropout >= 0 && Dropout < 1, $"lora_dropout must be in [0, 1), got {Dropout}.")
+        .Check(TargetModules is { Count: > 0 }, "target_modules must name at least one projection.")
+        .ThrowIfAny();
 }
 
 /// <summary>Attaches, toggles, merges, saves and loads LoRA adapters on a <see cref="LlamaForCausalLM"/>.</summary>

@@ -32,17 +32,12 @@ public sealed record GenerationOptions
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
-    public void Validate()
-    {
-        if (MaxNewTokens < 1)
-            throw new ArgumentException($"max_new_tokens must be >= 1, got {MaxNewTokens}.", nameof(MaxNewTokens));
-        if (!(Temperature >= 0) || double.IsInfinity(Temperature))
-            throw new ArgumentException($"temperature must be >= 0, got {Temperature}.", nameof(Temperature));
-        if (TopK < 0)
-            throw new ArgumentException($"top_k must be >= 0, got {TopK}.", nameof(TopK));
-        if (!(TopP > 0 && TopP <= 1))
-            throw new ArgumentException($"top_p must be in (0, 1], got {TopP}.", nameof(TopP));
-    }
+    public void Validate() => new OptionErrors()
+        .Check(MaxNewTokens >= 1, $"max_new_tokens must be >= 1, got {MaxNewTokens}.")
+        .Check(Temperature >= 0 && !double.IsInfinity(Temperature), $"temperature must be >= 0, got {Temperature}.")
+        .Check(TopK >= 0, $"top_k must be >= 0, got {TopK}.")
+        .Check(TopP > 0 && TopP <= 1, $"top_p must be in (0, 1], got {TopP}.")
+        .ThrowIfAny();
 }
 
 /// <summary>Why a sequence stopped.</summary>

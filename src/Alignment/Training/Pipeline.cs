@@ -1,6 +1,7 @@
 using Alignment.Data;
 using Alignment.Losses;
 using Alignment.Models;
+using Microsoft.Extensions.Logging;
 
 namespace Alignment.Training;
 
@@ -15,25 +16,31 @@ public sealed record StageResult(string Name, string ModelFolder, TrainingResult
 /// folder. Under <c>WORK/N-name/</c> each stage keeps its checkpoints and metrics (<c>run/</c>) and its final model
 /// (<c>model/</c>); with <c>resume</c>, finished stages are skipped and the unfinished one continues from its checkpoint.
 /// </summary>
-public sealed class Pipeline(string baseModelFolder, string workFolder, ModelLoadOptions? loadOptions = null)
+/// <param name="baseModelFolder">The Hugging Face folder the first stage starts from.</param>
+/// <param name="workFolder">Where each stage keeps its run and its model.</param>
+/// <param name="loadOptions">Device and dtype of every stage's model.</param>
+/// <param name="logger">Where every stage logs; nowhere when null.</param>
+/// <param name="callbacks">Receivers of every stage's step metrics.</param>
+public sealed class Pipeline(string baseModelFolder, string workFolder, ModelLoadOptions? loadOptions = null, ILogger? logger = null,
+    IEnumerable<ITrainingCallback>? callbacks = null)
 {
     const string DoneMarker = "stage.done";
     readonly List<(string Name, Func<string, string, bool, CancellationToken, TrainingResult> Run)> _stages = [];
 
     /// <summary>Adds an SFT stage.</summary>
-    public Pipeline Sft(IReadOnlyList<TokenizedCompletion> data, TrainingOptions options, LoraOptions? lora = null, long padTokenId = 0) =>
+    public Pipeline Sft(IReadOnlyList<TokenizedCompletion> data, TrainingOptions options, LoraOptions? lora = null) =>
         Add("sft", (input, run, resume, cancel) => Train(input, run, lora, resume, cancel, policy =>
-            new SftTrainer(policy, options with { OutputDir = run }, padTokenId).Train(data, null, resume, cancel)));
+            new SftTrainer(policy, options with { OutputDir = run }, logger: logger, callbacks: callbacks).Train(data, null, resume, cancel)));
 
     /// <summary>Adds a preference stage; its reference is the stage's starting model (the previous stage's output).</summary>
     public Pipeline Preference(IPreferenceLoss loss, IReadOnlyList<TokenizedPair> data, TrainingOptions options, LoraOptions? lora = null,
-        long padTokenId = 0, SftMix? sftMix = null) =>
+        SftMix? sftMix = null) =>
         Add(loss.Name, (input, run, resume, cancel) => Train(input, run, lora, resume, cancel, policy =>
         {
             using ReferenceModel? reference = loss.Requirements.Reference
                 ? lora is null ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(input, loadOptions)) : policy.CreateReference()
                 : null;
-            return new PreferenceTrainer(policy, loss, options with { OutputDir = run }, reference, null, padTokenId, sftMix).Train(data, null, resume, cancel);
+            return new PreferenceTrainer(policy, loss, options with { OutputDir = run }, reference, null, sftMix, logger, callbacks).Train(data, null, resume, cancel);
         }));
 
     /// <summary>Runs every stage in order.</summary>

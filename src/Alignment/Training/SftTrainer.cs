@@ -1,62 +1,53 @@
 using Alignment.Data;
 using Alignment.Kernels;
 using Alignment.Models;
+using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace Alignment.Training;
 
 /// <summary>
 /// Supervised fine-tuning: the mean negative log-likelihood of the completion tokens (prompt tokens are not trained
-/// on), from padded batches or, with <paramref name="packing"/>, from padding-free packed rows.
+/// on), from padded batches or, with <c>packing</c>, from padding-free packed rows.
 /// </summary>
-public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, long padTokenId = 0, bool packing = false)
+/// <param name="policy">The model to train (LoRA adapters or all weights).</param>
+/// <param name="options">Optimisation settings.</param>
+/// <param name="packing">Pack several examples into one row without padding (TRL's <c>packing</c>, padding-free).</param>
+/// <param name="logger">Where steps and checkpoints are logged; nowhere when null.</param>
+/// <param name="callbacks">Receivers of every step's metrics, beyond metrics.jsonl and TensorBoard.</param>
+public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool packing = false, ILogger? logger = null,
+    IEnumerable<ITrainingCallback>? callbacks = null)
 {
+    /// <summary>TRL's <c>SFTConfig</c> defaults: the options an SFT run starts from (<c>learning_rate</c> 2e-5).</summary>
+    public static TrainingOptions DefaultOptions { get; } = new() { LearningRate = 2e-5 };
+
     /// <summary>Trains; see <see cref="PreferenceTrainer.Train(IReadOnlyList{TokenizedPair}, IReadOnlyList{TokenizedPair}?, bool, CancellationToken)"/> for the arguments.</summary>
     public TrainingResult Train(IReadOnlyList<TokenizedCompletion> train, IReadOnlyList<TokenizedCompletion>? eval = null, bool resume = false,
         CancellationToken cancellationToken = default)
     {
         policy.Model.train();
-        var trainable = policy.Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToList();
-        var loop = new TrainingLoop<TokenizedCompletion>(train, trainable, Step, e => e.Source, options, eval is null ? null : () => Evaluate(eval));
-        return loop.Run(resume, cancellationToken);
+        var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
+        {
+            Evaluate = eval is null ? null : () => Evaluate(eval),
+        };
+        return new TrainingLoop<TokenizedCompletion>(train, task, options, logger, callbacks).Run(resume, cancellationToken);
     }
 
     /// <summary>Mean completion NLL (<c>loss</c>) over the examples, without gradient.</summary>
-    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedCompletion> examples)
-    {
-        bool training = policy.Model.training;
-        policy.Model.eval();
-        try
-        {
-            return new Dictionary<string, double> { ["loss"] = StepAverages.Over(examples, options.BatchSize, Step)["loss"] };
-        }
-        finally
-        {
-            policy.Model.train(training);
-        }
-    }
+    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedCompletion> examples) =>
+        EvaluationMode.Run(policy.Model, () => new Dictionary<string, double> { ["loss"] = StepAverages.Over(examples, options.BatchSize, Step)["loss"] });
 
     StepOutput Step(IReadOnlyList<TokenizedCompletion> examples)
     {
-        Tensor perToken, mask;
-        long tokens;
-        if (packing)
+        if (!packing)
         {
-            using PackedBatch packed = CompletionCollator.Pack(examples, policy.Model.Device);
-            Tensor hidden = policy.Model.Forward(packed.InputIds, packed.SegmentIds, packed.PositionIds);
-            perToken = TokenLogProbs.FromHidden(hidden, policy.Model.LmHeadWeight, packed.Targets);
-            mask = packed.Targets.ne(TokenLogProbs.IgnoreIndex);
-            tokens = packed.InputIds.shape[1];
+            var (nll, count, tokens) = BatchForward.CompletionNll(policy.Model, examples, options.PaddingValue);
+            return new StepOutput(nll, new Dictionary<string, Tensor> { ["num_tokens"] = count.detach() }, tokens);
         }
-        else
-        {
-            using CompletionBatch batch = CompletionCollator.Collate(examples, padTokenId, device: policy.Model.Device);
-            (perToken, mask, _) = BatchForward.LogProbs(policy.Model, batch.InputIds, batch.AttentionMask, batch.Targets);
-            tokens = batch.AttentionMask.sum().item<long>();
-        }
-        Tensor count = mask.sum().to_type(perToken.dtype).clamp_min(1);
-        Tensor loss = perToken.where(mask, 0.0).sum().neg().div(count);
-        var metrics = new Dictionary<string, Tensor> { ["num_tokens"] = count.detach() };
-        return new StepOutput(loss, metrics, tokens);
+        using PackedBatch packed = CompletionCollator.Pack(examples, policy.Model.Device);
+        Tensor hidden = policy.Model.Forward(packed.InputIds, packed.SegmentIds, packed.PositionIds);
+        Tensor perToken = TokenLogProbs.FromHidden(hidden, policy.Model.LmHeadWeight, packed.Targets);
+        var (loss, scored) = BatchForward.MeanNll(perToken, packed.Targets.ne(TokenLogProbs.IgnoreIndex));
+        return new StepOutput(loss, new Dictionary<string, Tensor> { ["num_tokens"] = scored.detach() }, packed.InputIds.shape[1]);
     }
 }

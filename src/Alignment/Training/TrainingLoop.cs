@@ -1,107 +1,76 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Alignment.Data;
-using Alignment.Models;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Alignment.Training;
 
-/// <summary>What a trainer's loss function returns for one forward pass.</summary>
-/// <param name="Loss">Scalar loss attached to the graph.</param>
-/// <param name="Metrics">Detached scalar metrics.</param>
-/// <param name="Tokens">Tokens processed (for <c>tokens_per_second</c>).</param>
-internal sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor> Metrics, long Tokens);
-
-/// <summary>Evaluation shared by the trainers.</summary>
-internal static class StepAverages
-{
-    /// <summary>The step function's loss and metrics averaged over batches of <paramref name="items"/>, without gradient.</summary>
-    public static IReadOnlyDictionary<string, double> Over<T>(IReadOnlyList<T> items, int batchSize, Func<IReadOnlyList<T>, StepOutput> step)
-    {
-        using var noGrad = no_grad();
-        var sums = new Dictionary<string, double>();
-        int batches = 0;
-        for (int start = 0; start < items.Count; start += batchSize)
-        {
-            using var scope = NewDisposeScope();
-            StepOutput output = step(items.Skip(start).Take(batchSize).ToList());
-            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
-            foreach (var (name, value) in output.Metrics)
-                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
-            batches++;
-        }
-        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
-    }
-}
-
-/// <summary>How training ended.</summary>
-/// <param name="Steps">Optimizer steps done in total (including those before a resume).</param>
-/// <param name="TotalSteps">Planned steps.</param>
-/// <param name="StoppedEarly">Early stopping or cancellation ended it before the plan.</param>
-/// <param name="LastCheckpoint">The newest checkpoint folder written, if any.</param>
-/// <param name="History">Every logged step's metrics (training and evaluation), in order.</param>
-public sealed record TrainingResult(int Steps, int TotalSteps, bool StoppedEarly, string? LastCheckpoint, IReadOnlyList<IReadOnlyDictionary<string, double>> History);
-
-/// <summary>A loss or gradient became NaN or infinite; the weights were not updated from it.</summary>
-public sealed class NonFiniteLossException(string message) : InvalidOperationException(message);
-
-/// <summary>The optimisation loop every trainer shares.</summary>
+/// <summary>
+/// The one training engine. It owns the optimizer (AdamW over the task's trainable parameters), the learning-rate
+/// schedule, seeding, the data stream, evaluation and early stopping, checkpoints and exact resume, logging, callbacks
+/// and cancellation; a trainer supplies a <see cref="TrainingTask{T}"/>: what one step does with its examples.
+/// </summary>
+/// <remarks>
+/// Every random draw of step <c>s</c> derives from <c>(seed, s)</c> and the data order of each epoch from
+/// <c>(seed, epoch)</c>, so a checkpoint needs only the trainable weights, the optimizer state, the step and the task's
+/// own state for a resumed run to repeat the uninterrupted one exactly.
+/// </remarks>
 internal sealed partial class TrainingLoop<T>
 {
     readonly IReadOnlyList<T> _train;
-    readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainable;
-    readonly Func<IReadOnlyList<T>, StepOutput> _compute;
-    readonly Func<T, SourceLocation?> _sourceOf;
-    readonly Func<IReadOnlyDictionary<string, double>>? _evaluate;
+    readonly TrainingTask<T> _task;
     readonly TrainingOptions _options;
     readonly ILogger _logger;
+    readonly List<ITrainingCallback> _callbacks;
+    readonly Dictionary<int, List<int>> _orders = [];
 
-    public TrainingLoop(IReadOnlyList<T> train, IReadOnlyList<(string Name, Parameter Parameter)> trainable, Func<IReadOnlyList<T>, StepOutput> compute,
-        Func<T, SourceLocation?> sourceOf, TrainingOptions options, Func<IReadOnlyDictionary<string, double>>? evaluate)
+    public TrainingLoop(IReadOnlyList<T> train, TrainingTask<T> task, TrainingOptions options, ILogger? logger, IEnumerable<ITrainingCallback>? callbacks)
     {
+        ArgumentNullException.ThrowIfNull(train);
         options.Validate();
         if (train.Count == 0)
             throw new ArgumentException("The training data is empty.", nameof(train));
-        if (trainable.Count == 0)
-            throw new ArgumentException("No parameter is trainable.", nameof(trainable));
+        if (task.Trainable.Count == 0)
+            throw new ArgumentException("No parameter is trainable.", nameof(task));
         _train = train;
-        _trainable = trainable;
-        _compute = compute;
-        _sourceOf = sourceOf;
+        _task = task;
         _options = options;
-        _evaluate = evaluate;
-        _logger = options.Logger;
+        _logger = logger ?? NullLogger.Instance;
+        _callbacks = [];
+        if (options.OutputDir is { } output)
+            _callbacks.Add(new MetricsFileCallback(output));
+        if (options.TensorBoardDir is { } board)
+            _callbacks.Add(new TensorBoardCallback(board));
+        _callbacks.AddRange(callbacks ?? []);
     }
 
-    int ExamplesPerStep => _options.BatchSize * _options.GradientAccumulationSteps;
+    int ExamplesPerStep => _task.ExamplesPerStep ?? _options.BatchSize * _options.GradientAccumulationSteps;
 
     public int TotalSteps => _options.MaxSteps ?? (int)Math.Ceiling((double)_train.Count * _options.Epochs / ExamplesPerStep);
 
     public TrainingResult Run(bool resume, CancellationToken cancellationToken)
     {
         int total = TotalSteps;
-        var parameters = _trainable.Select(t => t.Parameter).ToList();
+        var parameters = _task.Trainable.Select(t => t.Parameter).ToList();
         using var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
-        var history = new List<IReadOnlyDictionary<string, double>>();
         var state = new LoopState();
         string? lastCheckpoint = null;
         if (resume && _options.OutputDir is not null && CheckpointFiles.Latest(_options.OutputDir) is { } checkpoint)
         {
             state = Restore(checkpoint, optimizer);
-            history.AddRange(state.History);
             CheckpointFiles.TruncateMetrics(_options.OutputDir, state.Step);
             lastCheckpoint = checkpoint;
             LogResumed(_logger, checkpoint, state.Step);
         }
         if (_options.OutputDir is not null)
             Directory.CreateDirectory(_options.OutputDir);
+        foreach (ITrainingCallback callback in _callbacks)
+            callback.OnTrainBegin(state.Step, total);
 
-        _tensorBoard = _options.TensorBoardDir is { } board ? torch.utils.tensorboard.SummaryWriter(board) : null; // flushes on each write
         var clock = Stopwatch.StartNew();
         bool stoppedEarly = false;
         for (int step = state.Step; step < total; step++)
@@ -112,75 +81,29 @@ internal sealed partial class TrainingLoop<T>
                 break;
             }
             torch.manual_seed(_options.Seed * 1_000_003L + step); // every random draw is a function of (seed, step): resumes replay exactly
-            var stepClock = Stopwatch.StartNew();
-            var sums = new Dictionary<string, double>();
-            double lossSum = 0;
-            long tokens = 0;
-            List<T> examples = ExamplesOf(step);
-            string? problem = null;
-            for (int micro = 0; micro < _options.GradientAccumulationSteps; micro++)
-            {
-                List<T> batch = examples.Skip(micro * _options.BatchSize).Take(_options.BatchSize).ToList();
-                using var scope = NewDisposeScope();
-                StepOutput output = _compute(batch);
-                double loss = output.Loss.to_type(ScalarType.Float64).item<double>();
-                if (!double.IsFinite(loss))
-                {
-                    problem = $"step {step + 1}: the loss is {loss} on the batch {Describe(batch)}";
-                    break;
-                }
-                output.Loss.div(_options.GradientAccumulationSteps).backward();
-                lossSum += loss;
-                tokens += output.Tokens;
-                foreach (var (name, value) in output.Metrics)
-                    sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
-            }
-            double gradNorm = double.NaN;
-            if (problem is null)
-            {
-                using var clipScope = NewDisposeScope(); // clip_grad_norm_ makes one norm tensor per parameter
-                gradNorm = nn.utils.clip_grad_norm_(parameters, _options.MaxGradNorm > 0 ? _options.MaxGradNorm : double.MaxValue);
-            }
-            if (problem is null && !double.IsFinite(gradNorm))
-                problem = $"step {step + 1}: the gradient norm is {gradNorm} on the batch {Describe(examples)}";
-            if (problem is not null)
-            {
-                optimizer.zero_grad();
-                if (!_options.SkipNonFiniteSteps)
-                    throw new NonFiniteLossException(problem + "; the weights were not updated. Lower the learning rate, or set SkipNonFiniteSteps to skip such steps.");
-                LogSkipped(_logger, problem);
-                continue;
-            }
-
             double learningRate = _options.LearningRateAt(step, total);
             foreach (var group in optimizer.ParamGroups)
                 group.LearningRate = learningRate;
-            using (NewDisposeScope()) // every read of a parameter's .grad makes a managed wrapper; free them each step
-            {
-                optimizer.step();
-                optimizer.zero_grad();
-            }
+            var stepClock = Stopwatch.StartNew();
+            var context = new StepContext(step, optimizer, parameters, _options, _logger);
+            IReadOnlyDictionary<string, double>? own = _task.Step(ExamplesOf(step), context);
+            if (context.Updates == 0)
+                continue; // every update of the step was skipped (non-finite, logged)
 
-            var metrics = new Dictionary<string, double>
-            {
-                ["loss"] = lossSum / _options.GradientAccumulationSteps,
-                ["learning_rate"] = learningRate,
-                ["grad_norm"] = gradNorm,
-                ["epoch"] = (double)(step + 1) * ExamplesPerStep / _train.Count,
-                ["tokens_per_second"] = tokens / Math.Max(stepClock.Elapsed.TotalSeconds, 1e-9),
-            };
-            foreach (var (name, sum) in sums)
-                metrics[name] = sum / _options.GradientAccumulationSteps;
+            Dictionary<string, double> metrics = context.Metrics(stepClock.Elapsed);
+            metrics["learning_rate"] = learningRate;
+            metrics["epoch"] = (double)(step + 1) * ExamplesPerStep / _train.Count;
+            foreach (var (name, value) in own ?? new Dictionary<string, double>())
+                metrics[name] = value;
             state.Step = step + 1;
-            Record(state, history, metrics);
+            Record(state, metrics, total, clock.Elapsed, evaluation: false);
             LogStep(_logger, state.Step, total, metrics["loss"], learningRate);
-            _options.Progress?.Report(new TrainingProgress(state.Step, total, metrics, clock.Elapsed));
 
             bool last = state.Step == total;
-            if (_evaluate is not null && (last || _options.EvalSteps is { } every && state.Step % every == 0))
+            if (_task.Evaluate is not null && (last || _options.EvalSteps is { } every && state.Step % every == 0))
             {
-                var evaluation = Evaluate();
-                Record(state, history, evaluation);
+                Dictionary<string, double> evaluation = Evaluate();
+                Record(state, evaluation, total, clock.Elapsed, evaluation: true);
                 if (_options.EarlyStopping is { } early && ShouldStop(state, evaluation, early))
                 {
                     LogEarlyStop(_logger, state.Step, early.Metric);
@@ -195,10 +118,13 @@ internal sealed partial class TrainingLoop<T>
         }
         if (stoppedEarly && cancellationToken.IsCancellationRequested)
             lastCheckpoint = Save(state, optimizer) ?? lastCheckpoint;
-        return new TrainingResult(state.Step, total, stoppedEarly, lastCheckpoint, history);
+        var result = new TrainingResult(state.Step, total, stoppedEarly, lastCheckpoint, state.History);
+        foreach (ITrainingCallback callback in _callbacks)
+            callback.OnTrainEnd(result);
+        return result;
     }
 
-    /// <summary>The examples of optimizer step <paramref name="step"/>: a stream over epochs, each epoch in its own seeded order.</summary>
+    /// <summary>The examples of step <paramref name="step"/>: a stream over epochs, each epoch in its own seeded order.</summary>
     List<T> ExamplesOf(int step)
     {
         var examples = new List<T>(ExamplesPerStep);
@@ -210,28 +136,20 @@ internal sealed partial class TrainingLoop<T>
         return examples;
     }
 
-    readonly Dictionary<int, List<int>> _orders = new();
-
     List<int> Order(int epoch)
     {
         if (!_orders.TryGetValue(epoch, out List<int>? order))
         {
-            _orders.Clear();
+            _orders.Clear(); // epochs only grow along the stream: keep the current order only
             _orders[epoch] = order = DataSplit.Shuffle(Enumerable.Range(0, _train.Count), unchecked(_options.Seed * 7919 + epoch));
         }
         return order;
     }
 
-    string Describe(IEnumerable<T> batch)
-    {
-        var sources = batch.Select(_sourceOf).OfType<SourceLocation>().Take(4).Select(s => s.ToString()).ToList();
-        return sources.Count == 0 ? "(no source locations)" : string.Join(", ", sources) + (batch.Count() > sources.Count ? ", …" : "");
-    }
-
     Dictionary<string, double> Evaluate()
     {
         using var noGrad = no_grad();
-        return _evaluate!().ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value);
+        return _task.Evaluate!().ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value);
     }
 
     static bool ShouldStop(LoopState state, IReadOnlyDictionary<string, double> evaluation, EarlyStopping early)
@@ -248,18 +166,13 @@ internal sealed partial class TrainingLoop<T>
         return ++state.EvalsWithoutImprovement >= early.Patience;
     }
 
-    TorchSharp.Modules.SummaryWriter? _tensorBoard;
-
-    void Record(LoopState state, List<IReadOnlyDictionary<string, double>> history, Dictionary<string, double> metrics)
+    void Record(LoopState state, Dictionary<string, double> metrics, int total, TimeSpan elapsed, bool evaluation)
     {
         metrics["step"] = state.Step;
-        history.Add(metrics);
         state.History.Add(metrics);
-        foreach (var (key, value) in metrics)
-            if (key != "step" && double.IsFinite(value))
-                _tensorBoard?.add_scalar(key.StartsWith("eval_", StringComparison.Ordinal) ? "eval/" + key[5..] : "train/" + key, (float)value, state.Step);
-        if (_options.OutputDir is not null)
-            CheckpointFiles.AppendMetrics(_options.OutputDir, metrics);
+        var progress = new TrainingProgress(state.Step, total, metrics, elapsed, evaluation);
+        foreach (ITrainingCallback callback in _callbacks)
+            callback.OnLog(progress);
     }
 
     /// <summary>Writes checkpoint-STEP (see <see cref="CheckpointFiles"/>), or nothing without an output folder.</summary>
@@ -284,14 +197,17 @@ internal sealed partial class TrainingLoop<T>
             ["log_history"] = new JsonArray(state.History.Select(h => (JsonNode)new JsonObject(h.Select(kv =>
                 new KeyValuePair<string, JsonNode?>(kv.Key, double.IsFinite(kv.Value) ? kv.Value : null)))).ToArray()),
         };
-        string folder = CheckpointFiles.Save(_options.OutputDir, state.Step, _trainable, optimizer, json);
+        _task.SaveState?.Invoke(json);
+        string folder = CheckpointFiles.Save(_options.OutputDir, state.Step, _task.Trainable, optimizer, json);
         LogCheckpoint(_logger, folder);
+        foreach (ITrainingCallback callback in _callbacks)
+            callback.OnCheckpoint(folder);
         return folder;
     }
 
     LoopState Restore(string checkpoint, OptimizerHelper optimizer)
     {
-        JsonObject json = CheckpointFiles.Restore(checkpoint, _trainable, optimizer);
+        JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer);
         var state = new LoopState
         {
             Step = json["global_step"]!.GetValue<int>(),
@@ -300,6 +216,7 @@ internal sealed partial class TrainingLoop<T>
         };
         foreach (JsonNode? entry in json["log_history"]?.AsArray() ?? [])
             state.History.Add(entry!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<double>() ?? double.NaN));
+        _task.RestoreState?.Invoke(json);
         return state;
     }
 
@@ -313,9 +230,6 @@ internal sealed partial class TrainingLoop<T>
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "step {Step}/{TotalSteps} loss {Loss} learning_rate {LearningRate}")]
     static partial void LogStep(ILogger logger, int step, int totalSteps, double loss, double learningRate);
-
-    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "skipped a step: {Problem}")]
-    static partial void LogSkipped(ILogger logger, string problem);
 
     [LoggerMessage(EventId = 6003, Level = LogLevel.Information, Message = "checkpoint written to {Folder}")]
     static partial void LogCheckpoint(ILogger logger, string folder);

@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace Alignment.Training;
 
 /// <summary>How the learning rate moves after warm-up.</summary>
@@ -22,13 +19,6 @@ public enum LearningRateSchedule
 /// <param name="GreaterIsBetter">Whether larger values are better.</param>
 public sealed record EarlyStopping(string Metric, int Patience = 3, bool GreaterIsBetter = false);
 
-/// <summary>One optimizer step's report.</summary>
-/// <param name="Step">Optimizer steps done (1-based).</param>
-/// <param name="TotalSteps">Planned optimizer steps.</param>
-/// <param name="Metrics">The step's metrics, with TRL's names.</param>
-/// <param name="Elapsed">Time since training (or resuming) started.</param>
-public sealed record TrainingProgress(int Step, int TotalSteps, IReadOnlyDictionary<string, double> Metrics, TimeSpan Elapsed);
-
 /// <summary>Optimisation and bookkeeping settings shared by every trainer, named after transformers' <c>TrainingArguments</c>.</summary>
 public sealed record TrainingOptions
 {
@@ -44,7 +34,7 @@ public sealed record TrainingOptions
     /// <summary><c>lr_scheduler_type</c>.</summary>
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Linear;
 
-    /// <summary><c>per_device_train_batch_size</c>: examples (pairs) per forward pass.</summary>
+    /// <summary><c>per_device_train_batch_size</c>: examples (pairs) per forward pass; prompts per rollout for <c>PpoLoop</c>.</summary>
     public int BatchSize { get; init; } = 8;
 
     /// <summary><c>gradient_accumulation_steps</c>: forward passes per optimizer step.</summary>
@@ -53,7 +43,7 @@ public sealed record TrainingOptions
     /// <summary><c>num_train_epochs</c>.</summary>
     public int Epochs { get; init; } = 1;
 
-    /// <summary><c>max_steps</c>: optimizer steps, overriding the epochs when set.</summary>
+    /// <summary><c>max_steps</c>: training steps (optimizer steps; rollout-and-update iterations for <c>PpoLoop</c>), overriding the epochs when set.</summary>
     public int? MaxSteps { get; init; }
 
     /// <summary><c>max_grad_norm</c>: clip the global gradient norm to this (0 = no clipping; the norm is still reported).</summary>
@@ -80,40 +70,29 @@ public sealed record TrainingOptions
     /// <summary>Also write every metric as TensorBoard scalars into this folder (TorchSharp's SummaryWriter); null = off.</summary>
     public string? TensorBoardDir { get; init; }
 
-    /// <summary>Where progress is logged.</summary>
-    public ILogger Logger { get; init; } = NullLogger.Instance;
+    /// <summary><c>padding_value</c>: the token id written into padding (never scored); use the tokenizer's pad id.</summary>
+    public long PaddingValue { get; init; }
 
-    /// <summary>Receives every step's metrics.</summary>
-    public IProgress<TrainingProgress>? Progress { get; init; }
+    /// <summary>Checks the values, reporting every one out of range at once.</summary>
+    /// <exception cref="ArgumentException">A value is out of range; the message names each.</exception>
+    public void Validate() => new OptionErrors().Include(Problems()).ThrowIfAny();
 
-    /// <summary>Checks the values.</summary>
-    /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
-    public void Validate()
-    {
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentException($"learning_rate must be > 0, got {LearningRate}.", nameof(LearningRate));
-        if (!(WeightDecay >= 0))
-            throw new ArgumentException($"weight_decay must be >= 0, got {WeightDecay}.", nameof(WeightDecay));
-        if (!(WarmupRatio >= 0 && WarmupRatio < 1))
-            throw new ArgumentException($"warmup_ratio must be in [0, 1), got {WarmupRatio}.", nameof(WarmupRatio));
-        if (BatchSize < 1)
-            throw new ArgumentException($"batch_size must be >= 1, got {BatchSize}.", nameof(BatchSize));
-        if (GradientAccumulationSteps < 1)
-            throw new ArgumentException($"gradient_accumulation_steps must be >= 1, got {GradientAccumulationSteps}.", nameof(GradientAccumulationSteps));
-        if (Epochs < 1)
-            throw new ArgumentException($"num_train_epochs must be >= 1, got {Epochs}.", nameof(Epochs));
-        if (MaxSteps is < 1)
-            throw new ArgumentException($"max_steps must be >= 1, got {MaxSteps}.", nameof(MaxSteps));
-        if (!(MaxGradNorm >= 0))
-            throw new ArgumentException($"max_grad_norm must be >= 0, got {MaxGradNorm}.", nameof(MaxGradNorm));
-        if (SaveSteps is < 1)
-            throw new ArgumentException($"save_steps must be >= 1, got {SaveSteps}.", nameof(SaveSteps));
-        if (EvalSteps is < 1)
-            throw new ArgumentException($"eval_steps must be >= 1, got {EvalSteps}.", nameof(EvalSteps));
-        if (EarlyStopping is { Patience: < 1 })
-            throw new ArgumentException($"early stopping patience must be >= 1, got {EarlyStopping.Patience}.", nameof(EarlyStopping));
-        ArgumentNullException.ThrowIfNull(Logger, nameof(Logger));
-    }
+    /// <summary>Every problem with the values, for options that contain these.</summary>
+    internal IEnumerable<string> Problems() => new OptionErrors()
+        .Check(LearningRate > 0 && LearningRate <= 1e6, $"learning_rate must be in (0, 1e6], got {LearningRate}.")
+        .Check(WeightDecay >= 0 && !double.IsInfinity(WeightDecay), $"weight_decay must be a finite number >= 0, got {WeightDecay}.")
+        .Check(WarmupRatio >= 0 && WarmupRatio < 1, $"warmup_ratio must be in [0, 1), got {WarmupRatio}.")
+        .Check(BatchSize >= 1, $"per_device_train_batch_size must be >= 1, got {BatchSize}.")
+        .Check(GradientAccumulationSteps >= 1, $"gradient_accumulation_steps must be >= 1, got {GradientAccumulationSteps}.")
+        .Check(Epochs >= 1, $"num_train_epochs must be >= 1, got {Epochs}.")
+        .Check(MaxSteps is not < 1, $"max_steps must be >= 1, got {MaxSteps}.")
+        .Check(MaxGradNorm >= 0, $"max_grad_norm must be >= 0, got {MaxGradNorm}.")
+        .Check(SaveSteps is not < 1, $"save_steps must be >= 1, got {SaveSteps}.")
+        .Check(EvalSteps is not < 1, $"eval_steps must be >= 1, got {EvalSteps}.")
+        .Check(EarlyStopping is not { Patience: < 1 }, $"early stopping patience must be >= 1, got {EarlyStopping?.Patience}.")
+        .Check(EarlyStopping is null || !string.IsNullOrWhiteSpace(EarlyStopping.Metric), "early stopping needs a metric name.")
+        .Check(PaddingValue >= 0, $"padding_value must be a token id >= 0, got {PaddingValue}.")
+        .Messages;
 
     /// <summary>
     /// The learning rate of optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>, as

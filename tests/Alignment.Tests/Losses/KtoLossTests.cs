@@ -87,7 +87,7 @@ public sealed class KtoLossTests
     {
         using var scope = NewDisposeScope();
         var logger = new RecordingLogger();
-        var loss = new KtoLoss("kto", new() { Beta = 0.4, Logger = logger });
+        var loss = new KtoLoss("kto", new() { Beta = 0.4 }, logger);
         var output = loss.Compute(Forward(Policy[..1], policyKl: [], referenceKl: []));
 
         Assert.Equal(Expected(0.4, 1, 1, 0, Policy[..1], Desirable[..1]), Value(output.Loss), 12);
@@ -120,7 +120,7 @@ public sealed class KtoLossTests
     public void Class_balance_outside_the_papers_range_is_warned(long desirable, long undesirable, double wd, double wu, bool warned)
     {
         var logger = new RecordingLogger();
-        var loss = new KtoLoss("kto", new() { DesirableWeight = wd, UndesirableWeight = wu, Logger = logger });
+        var loss = new KtoLoss("kto", new() { DesirableWeight = wd, UndesirableWeight = wu }, logger);
         string? warning = loss.CheckDesirableBalance(desirable, undesirable);
         Assert.Equal(warned, warning is not null);
         Assert.Equal(warned, logger.Messages.Count == 1);

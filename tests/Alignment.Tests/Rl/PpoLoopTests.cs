@@ -1,5 +1,7 @@
 using Alignment.Models;
 using Alignment.Rl;
+using Alignment.Scoring;
+using Alignment.Training;
 using Alignment.Tests.Models;
 using Alignment.Tests.Tokenization;
 using Alignment.Tokenization;
@@ -36,10 +38,10 @@ public sealed class PpoLoopTests : IDisposable
         {
             var loop = new PpoLoop(policy, reference, ShareOfA, tokenizer, null, new PpoOptions
             {
-                Iterations = 60, PromptsPerIteration = 16, ResponseLength = 12, LearningRate = 1e-2, KlCoef = 0.05, PpoEpochs = 4,
-                Temperature = 1.0, Seed = 3,
+                Training = PpoOptions.DefaultTraining with { MaxSteps = 60, BatchSize = 16, LearningRate = 1e-2, Seed = 3 },
+                ResponseLength = 12, KlCoef = 0.05, PpoEpochs = 4, Temperature = 1.0,
             });
-            var history = loop.Train(Prompts);
+            var history = loop.Train(Prompts).History;
 
             double first = history.Take(5).Average(h => h["objective/scores"]);
             double last = history.TakeLast(5).Average(h => h["objective/scores"]);
@@ -62,9 +64,9 @@ public sealed class PpoLoopTests : IDisposable
         {
             var history = new PpoLoop(policy, reference, ShareOfA, tokenizer, null, new PpoOptions
             {
-                Algorithm = algorithm, Iterations = 25, PromptsPerIteration = 8, NumGenerations = 4, ResponseLength = 12, LearningRate = 1e-2,
-                KlCoef = 0.01, PpoEpochs = 2, Temperature = 1.0, Seed = 3,
-            }).Train(Prompts);
+                Algorithm = algorithm, Training = PpoOptions.DefaultTraining with { MaxSteps = 25, BatchSize = 8, LearningRate = 1e-2, Seed = 3 },
+                NumGenerations = 4, ResponseLength = 12, KlCoef = 0.01, PpoEpochs = 2, Temperature = 1.0,
+            }).Train(Prompts).History;
             double first = history.Take(5).Average(h => h["objective/scores"]);
             double last = history.TakeLast(5).Average(h => h["objective/scores"]);
             Assert.True(last > first + 0.15, $"{algorithm}: mean reward {first:F3} → {last:F3}");
@@ -94,15 +96,15 @@ public sealed class PpoCheckpointTests : IDisposable
         return new PolicyModel(TinyModels.Random(json, seed: 5));
     }
 
-    PpoOptions Options(string output) => new()
+    static PpoOptions Options(string? output) => new()
     {
-        Iterations = 4, PromptsPerIteration = 4, ResponseLength = 6, LearningRate = 5e-3, PpoEpochs = 2, Temperature = 1.0, Seed = 9,
-        OutputDir = output, SaveSteps = 1,
+        Training = PpoOptions.DefaultTraining with { MaxSteps = 4, BatchSize = 4, LearningRate = 5e-3, Seed = 9, OutputDir = output, SaveSteps = 1 },
+        ResponseLength = 6, PpoEpochs = 2, Temperature = 1.0,
     };
 
-    sealed class SynchronousProgress(Action<Alignment.Training.TrainingProgress> action) : IProgress<Alignment.Training.TrainingProgress>
+    sealed class SynchronousProgress(Action<TrainingProgress> action) : IProgress<TrainingProgress>
     {
-        public void Report(Alignment.Training.TrainingProgress value) => action(value);
+        public void Report(TrainingProgress value) => action(value);
     }
 
     [Fact]
@@ -114,22 +116,24 @@ public sealed class PpoCheckpointTests : IDisposable
         IReadOnlyList<IReadOnlyDictionary<string, double>> straight;
         using (var policy = Policy())
         using (var reference = policy.CreateReference())
-            straight = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(Path.Combine(_folder, "straight"))).Train(Prompts);
+            straight = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(Path.Combine(_folder, "straight"))).Train(Prompts).History;
 
         string interrupted = Path.Combine(_folder, "interrupted");
         using (var policy = Policy())
         using (var reference = policy.CreateReference())
         {
             using var cancel = new CancellationTokenSource();
-            var options = Options(interrupted) with { Progress = new SynchronousProgress(p => { if (p.Step == 2) cancel.Cancel(); }) };
-            Assert.Equal(2, new PpoLoop(policy, reference, Letters, tokenizer, null, options).Train(Prompts, cancel.Token).Count);
+            var progress = new ProgressCallback(new SynchronousProgress(p => { if (p.Step == 2) cancel.Cancel(); }));
+            Assert.Equal(2, new PpoLoop(policy, reference, Letters, tokenizer, null, Options(interrupted), callbacks: [progress])
+                .Train(Prompts, cancellationToken: cancel.Token).History.Count);
         }
         IReadOnlyList<IReadOnlyDictionary<string, double>> resumed;
         using (var policy = Policy())
         using (var reference = policy.CreateReference())
-            resumed = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(interrupted)).Train(Prompts, resume: true);
+            resumed = new PpoLoop(policy, reference, Letters, tokenizer, null, Options(interrupted)).Train(Prompts, resume: true).History;
 
-        Assert.Equal(Scores(straight).Skip(2), Scores(resumed));
+        Assert.Equal(4, resumed.Count); // the engine's history includes the two steps before the resume
+        Assert.Equal(Scores(straight).Skip(2), Scores(resumed).Skip(2));
         Assert.Equal(4, File.ReadAllLines(Path.Combine(interrupted, "metrics.jsonl")).Length);
     }
 
@@ -139,10 +143,11 @@ public sealed class PpoCheckpointTests : IDisposable
         var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
         using var policy = Policy();
         using var reference = policy.CreateReference();
-        var options = Options(Path.Combine(_folder, "eos")) with { Iterations = 1, PpoEpochs = 1, OutputDir = null };
-        double plain = new PpoLoop(policy, reference, new DelegateReward((_, _) => 1.0), tokenizer, null, options).Train(Prompts)[0]["objective/scores"];
+        var options = Options(null) with { PpoEpochs = 1 };
+        options = options with { Training = options.Training with { MaxSteps = 1 } };
+        double plain = new PpoLoop(policy, reference, new DelegateReward((_, _) => 1.0), tokenizer, null, options).Train(Prompts).History[0]["objective/scores"];
         double penalised = new PpoLoop(policy, reference, new DelegateReward((_, _) => 1.0), tokenizer, null, options with { MissingEosPenalty = 2 })
-            .Train(Prompts)[0]["objective/scores"];
+            .Train(Prompts).History[0]["objective/scores"];
         Assert.Equal(1.0, plain);
         Assert.True(penalised < 1.0, $"{penalised}"); // six random tokens almost never end with the EOS token
     }
@@ -165,11 +170,9 @@ public sealed class PpoCheckpointTests : IDisposable
         using var policy = Policy();
         using var reference = policy.CreateReference();
         var before = policy.Model.parameters().First().detach().clone();
-        var options = Options(Path.Combine(_folder, "acc")) with
-        {
-            OutputDir = null, Iterations = 2, PpoEpochs = 1, MiniBatches = 2, GradientAccumulationSteps = 2, TensorBoardDir = Path.Combine(_folder, "board"),
-        };
-        var history = new PpoLoop(policy, reference, Letters, tokenizer, null, options).Train(Prompts);
+        var options = Options(null) with { PpoEpochs = 1, MiniBatches = 2 };
+        options = options with { Training = options.Training with { MaxSteps = 2, GradientAccumulationSteps = 2, TensorBoardDir = Path.Combine(_folder, "board") } };
+        var history = new PpoLoop(policy, reference, Letters, tokenizer, null, options).Train(Prompts).History;
         Assert.All(history, h => Assert.True(double.IsFinite(h["loss/policy_avg"])));
         Assert.False(policy.Model.parameters().First().equal(before).all().item<bool>()); // the accumulated step was taken
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(_folder, "board"), "events.out.tfevents*", SearchOption.AllDirectories));

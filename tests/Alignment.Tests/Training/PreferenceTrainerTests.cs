@@ -61,7 +61,7 @@ public sealed class PreferenceTrainerTests : IDisposable
         using (no_grad())
             policy.Model.parameters().First().add_(0.05); // make the policy differ from the reference
         var pairs = Pairs(6);
-        var precomputed = ReferenceLogProbs.Compute(reference, pairs, batchSize: 4);
+        var precomputed = ReferenceLogProbs.Compute(reference, pairs, new TrainingOptions { BatchSize = 4 });
         string cache = Path.Combine(_folder, "ref.tsv");
         precomputed.Save(cache);
 
@@ -101,8 +101,9 @@ public sealed class PreferenceTrainerTests : IDisposable
         using (var reference = policy.CreateReference())
         {
             using var cancel = new CancellationTokenSource();
-            var options = Options(interrupted, steps: 6) with { SaveSteps = 1, Progress = new SynchronousProgress(p => { if (p.Step == 3) cancel.Cancel(); }) };
-            TrainingResult first = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), options, reference).Train(pairs, cancellationToken: cancel.Token);
+            var options = Options(interrupted, steps: 6) with { SaveSteps = 1 };
+            var progress = new ProgressCallback(new SynchronousProgress(p => { if (p.Step == 3) cancel.Cancel(); }));
+            TrainingResult first = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), options, reference, callbacks: [progress]).Train(pairs, cancellationToken: cancel.Token);
             Assert.True(first.StoppedEarly);
             Assert.Equal(3, first.Steps);
         }

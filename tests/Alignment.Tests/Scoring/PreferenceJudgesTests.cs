@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Alignment.Evaluation;
+using Alignment.Scoring;
 using Alignment.Models;
 using Alignment.Tests.Models;
 using Alignment.Tests.Tokenization;
@@ -7,7 +7,7 @@ using Alignment.Tokenization;
 using Microsoft.Extensions.AI;
 using static TorchSharp.torch;
 
-namespace Alignment.Tests.Evaluation;
+namespace Alignment.Tests.Scoring;
 
 public sealed class PreferenceJudgesTests : IDisposable
 {
@@ -83,11 +83,12 @@ public sealed class PreferenceJudgesTests : IDisposable
         using var model = TinyModels.Random(json);
         var head = new ScalarHead(model.Config.HiddenSize);
         var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
-        var judge = new RewardModelJudge(model, head, tokenizer, ChatTemplates.ChatMl());
+        var reward = new RewardModel(model, head, tokenizer, ChatTemplates.ChatMl()); // not disposed: the test owns the model
+        var judge = new RewardModelJudge(reward);
 
         Judgement forward = await judge.JudgeAsync("hello", "the world", "hello hello");
         Judgement backward = await judge.JudgeAsync("hello", "hello hello", "the world");
-        double gap = Math.Abs(judge.Score("hello", "the world") - judge.Score("hello", "hello hello"));
+        double gap = Math.Abs(reward.Score(["hello"], ["the world"])[0] - reward.Score(["hello"], ["hello hello"])[0]);
 
         Assert.NotEqual(forward.Preferred, backward.Preferred);
         Assert.Equal(1 / (1 + Math.Exp(-gap)), forward.Confidence!.Value, 12);

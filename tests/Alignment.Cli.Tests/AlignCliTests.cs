@@ -3,7 +3,7 @@ using Alignment.Cli;
 using Alignment.Tests.Models;
 using Alignment.Tests.Tokenization;
 
-namespace Alignment.Tests.Cli;
+namespace Alignment.Cli.Tests;
 
 public sealed class AlignCliTests : IDisposable
 {
@@ -194,7 +194,7 @@ public sealed class RlCliTests : IDisposable
         foreach (string file in Directory.GetFiles(tokenizer))
             File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
         string rewardFolder = Path.Combine(_models.Root, "rm");
-        using (var reward = new Alignment.Training.RewardModel(TinyModels.Random(json, 3), new Alignment.Models.ScalarHead(32)))
+        using (var reward = new Alignment.Models.RewardModel(TinyModels.Random(json, 3), new Alignment.Models.ScalarHead(32)))
             reward.SavePretrained(rewardFolder);
         foreach (string file in Directory.GetFiles(tokenizer))
             File.Copy(file, Path.Combine(rewardFolder, Path.GetFileName(file)), overwrite: true);

@@ -1,7 +1,8 @@
 using Alignment.Data;
-using Alignment.Evaluation;
+using Alignment.Scoring;
+using Alignment.Tests.Data;
 
-namespace Alignment.Tests.Data;
+namespace Alignment.Tests.Scoring;
 
 public sealed class PreferenceCollectorTests() : TempJsonl("alignment-collect-")
 {

@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using Alignment.Cli.Commands;
+using Alignment.Native;
+using Alignment.Rl;
+
+namespace Alignment.Cli;
+
+/// <summary>The <c>align</c> command: one subcommand per file in <c>Commands/</c>, parsed by System.CommandLine.</summary>
+internal static class AlignCli
+{
+    /// <summary>Runs a command line; returns the exit code: 0 success, 2 bad arguments or data, 1 any other failure.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, TextReader? input = null, CancellationToken cancellationToken = default)
+    {
+        var context = new CliContext(output, error, input ?? TextReader.Null, cancellationToken);
+        RootCommand root = Root(context);
+        var invocation = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        if (args.Length == 0)
+        {
+            root.Parse(["--help"]).Invoke(invocation);
+            return 2;
+        }
+        if (!args[0].StartsWith('-') && root.Subcommands.All(c => c.Name != args[0]))
+        {
+            error.WriteLine($"align: error: unknown command '{args[0]}'; commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))}.");
+            return 2;
+        }
+        try
+        {
+            ParseResult parse = root.Parse(ConfigFile.Merge(args, root));
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var problem in parse.Errors)
+                    error.WriteLine($"align: error: {problem.Message}{Suggestion(problem.Message, parse.CommandResult.Command)}");
+                error.WriteLine($"Run 'align {parse.CommandResult.Command.Name} --help' for the options.");
+                return 2;
+            }
+            if (parse.Action is not HelpAction)
+                TorchRuntime.EnsureLoaded();
+            return parse.Invoke(invocation);
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+                                      or FormatException or NotSupportedException)
+        {
+            error.WriteLine($"align: error: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException)
+        {
+            error.WriteLine($"align: failed: {e.Message}");
+            return 1;
+        }
+        catch (Exception e)
+        {
+            string log = Path.Combine(Path.GetTempPath(), $"align-{Environment.ProcessId}-{DateTime.UtcNow:yyyyMMddHHmmss}.log");
+            File.WriteAllText(log, e.ToString());
+            error.WriteLine($"align: failed: {e.GetType().Name}: {e.Message} (stack trace in {log})");
+            return 1;
+        }
+    }
+
+    static RootCommand Root(CliContext context)
+    {
+        var root = new RootCommand("align: SFT, reward modelling, preference training and RLHF of Hugging Face model folders, with TRL's option names.");
+        root.Subcommands.Add(SftCommand.Create(context));
+        root.Subcommands.Add(RewardCommand.Create(context));
+        root.Subcommands.Add(DpoCommand.Create(context));
+        root.Subcommands.Add(RlCommand.Create(context, RlAlgorithm.Ppo));
+        root.Subcommands.Add(RlCommand.Create(context, RlAlgorithm.Grpo));
+        root.Subcommands.Add(RlCommand.Create(context, RlAlgorithm.Rloo));
+        root.Subcommands.Add(GenerateCommand.Create(context));
+        root.Subcommands.Add(ChatCommand.Create(context));
+        root.Subcommands.Add(EvaluateCommand.Create(context));
+        foreach (Command command in root.Subcommands)
+            command.Options.Add(ConfigFile.Option());
+        return root;
+    }
+
+    /// <summary>" Did you mean '--x'?" for an unknown option close to a known one, else "".</summary>
+    static string Suggestion(string message, Command command)
+    {
+        int start = message.IndexOf("'--", StringComparison.Ordinal);
+        if (start < 0)
+            return "";
+        int end = message.IndexOf('\'', start + 1);
+        string given = message[(start + 1)..(end > start ? end : message.Length)];
+        var best = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal))
+            .Select(n => (Name: n, Distance: Distance(given, n))).OrderBy(x => x.Distance).FirstOrDefault();
+        return best.Name is not null && best.Distance <= Math.Max(2, given.Length / 4) ? $" Did you mean '{best.Name}'?" : "";
+    }
+
+    static int Distance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
+    }
+}

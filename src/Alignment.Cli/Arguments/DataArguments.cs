@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Alignment.Data;
+
+namespace Alignment.Cli.Arguments;
+
+/// <summary>The data files, how to read them, and TRL's length limits.</summary>
+internal sealed class DataArguments
+{
+    public Option<string?> Dataset { get; }
+    readonly Option<string?> _evalDataset = CliOption.Text("eval-dataset", "Evaluation data (JSONL), evaluated every --eval-steps and at the end.", null, "eval_dataset_name");
+    readonly Option<int?> _maxLength = CliOption.Int("max-length", "Prompt plus completion tokens; completions are cut to fit.", new TokenizationOptions().MaxLength);
+    readonly Option<int?> _maxPromptLength = CliOption.Int("max-prompt-length", "Prompt tokens (the start is cut).", new TokenizationOptions().MaxPromptLength);
+    readonly Option<int?> _maxCompletionLength = CliOption.Int("max-completion-length", "Completion tokens (the end is cut).", new TokenizationOptions().MaxCompletionLength);
+    readonly Option<bool> _skipBadRows = CliOption.Flag("skip-bad-rows", "Skip malformed lines (reported) instead of stopping at the first.");
+    readonly bool _evaluation;
+
+    /// <param name="description">What the dataset holds, for <c>--help</c>.</param>
+    /// <param name="evaluation">Whether the command takes evaluation data.</param>
+    public DataArguments(string description, bool evaluation = true)
+    {
+        Dataset = CliOption.Text("dataset", description, null, "dataset_name", "dataset-name");
+        Dataset.Required = true;
+        _evaluation = evaluation;
+    }
+
+    public void AddTo(Command command, bool lengths = true)
+    {
+        command.Options.Add(Dataset);
+        if (_evaluation)
+            command.Options.Add(_evalDataset);
+        command.Options.Add(_skipBadRows);
+        if (!lengths)
+            return;
+        command.Options.Add(_maxLength);
+        command.Options.Add(_maxPromptLength);
+        command.Options.Add(_maxCompletionLength);
+    }
+
+    /// <summary>The training data file, checked to exist.</summary>
+    public string TrainFile(ParseResult parse) => Existing(parse.GetValue(Dataset)!, "dataset");
+
+    /// <summary>The evaluation data file, checked to exist, or null.</summary>
+    public string? EvalFile(ParseResult parse) => _evaluation && parse.GetValue(_evalDataset) is { } path ? Existing(path, "eval-dataset") : null;
+
+    public DataReadOptions ReadOptions(ParseResult parse) => new() { SkipBadRows = parse.GetValue(_skipBadRows) };
+
+    public TokenizationOptions Tokenization(ParseResult parse)
+    {
+        var options = new TokenizationOptions
+        {
+            MaxLength = parse.GetValue(_maxLength),
+            MaxPromptLength = parse.GetValue(_maxPromptLength),
+            MaxCompletionLength = parse.GetValue(_maxCompletionLength),
+        };
+        options.Validate();
+        return options;
+    }
+
+    static string Existing(string path, string option) =>
+        File.Exists(path) ? path : throw new FileNotFoundException($"--{option}: no file at '{path}'.", path);
+}

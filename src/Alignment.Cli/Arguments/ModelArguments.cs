@@ -1,0 +1,90 @@
+using System.CommandLine;
+using Alignment.Models;
+using Alignment.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Alignment.Cli.Arguments;
+
+/// <summary>The model folder, how to load it, and LoRA.</summary>
+internal sealed class ModelArguments
+{
+    public Option<string?> Model { get; } = CliOption.Text("model", "A Hugging Face model folder (config.json, safetensors, tokenizer).", null, "model_name_or_path", "model-name-or-path");
+    readonly Option<string?> _dtype = CliOption.Choice("dtype", "dtype of the weights in memory.", "float32",
+        ["float32", "fp32", "bfloat16", "bf16", "float16", "fp16"], "torch_dtype", "torch-dtype");
+    readonly Option<string?> _device = CliOption.Text("device", "Device of the weights: cpu, cuda, cuda:1 ….", "cpu");
+    readonly Option<int?> _loraRank = CliOption.Int("lora-rank", "Train LoRA adapters of this rank instead of all weights (the saved model has them merged).", null, "lora_r", "lora-r");
+    readonly Option<double?> _loraAlpha = CliOption.Double("lora-alpha", "LoRA scaling α.", new LoraOptions().Alpha);
+    readonly Option<double?> _loraDropout = CliOption.Double("lora-dropout", "Dropout on the LoRA path.", new LoraOptions().Dropout);
+    readonly bool _lora;
+
+    public ModelArguments(bool lora = true)
+    {
+        _lora = lora;
+        Model.Required = true;
+    }
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(_dtype);
+        command.Options.Add(_device);
+        if (!_lora)
+            return;
+        command.Options.Add(_loraRank);
+        command.Options.Add(_loraAlpha);
+        command.Options.Add(_loraDropout);
+    }
+
+    public string Folder(ParseResult parse) => parse.GetValue(Model)!;
+
+    public ModelLoadOptions LoadOptions(ParseResult parse)
+    {
+        string device = parse.GetValue(_device)!;
+        Device parsed;
+        try
+        {
+            parsed = torch.device(device);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
+        {
+            throw new ArgumentException($"--device '{device}' is not a device (cpu, cuda, cuda:N).", e);
+        }
+        return new ModelLoadOptions
+        {
+            DType = parse.GetValue(_dtype) switch
+            {
+                "bfloat16" or "bf16" => ScalarType.BFloat16,
+                "float16" or "fp16" => ScalarType.Float16,
+                _ => ScalarType.Float32,
+            },
+            Device = parsed,
+        };
+    }
+
+    /// <summary>The LoRA settings, validated, or null for full-weight training.</summary>
+    public LoraOptions? Lora(ParseResult parse)
+    {
+        if (!_lora || parse.GetValue(_loraRank) is not { } rank)
+            return null;
+        var lora = new LoraOptions { Rank = rank, Alpha = parse.GetValue(_loraAlpha)!.Value, Dropout = parse.GetValue(_loraDropout)!.Value };
+        lora.Validate();
+        return lora;
+    }
+
+    /// <summary>The policy to train, with LoRA adapters attached when asked.</summary>
+    public PolicyModel LoadPolicy(ParseResult parse, LoraOptions? lora)
+    {
+        var model = LlamaForCausalLM.FromPretrained(Folder(parse), LoadOptions(parse));
+        if (lora is not null)
+            LoraAdapters.Attach(model, lora);
+        return new PolicyModel(model);
+    }
+
+    /// <summary>The folder's tokenizer and its chat template (null when the folder has none).</summary>
+    public static (ModelTokenizer Tokenizer, IChatTemplate? Template) TokenizerOf(string folder)
+    {
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        return (tokenizer, tokenizer.ChatTemplateSource is null ? null : ChatTemplates.For(tokenizer));
+    }
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Alignment.Rl;
+
+namespace Alignment.Cli.Arguments;
+
+/// <summary>TRL's PPO/GRPO/RLOO config options.</summary>
+internal sealed class RlArguments
+{
+    static readonly PpoOptions Defaults = new();
+    public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label).", null, "reward_model_path", "reward-model-path");
+    readonly Option<double?> _klCoef = CliOption.Double("kl-coef", "β of the KL penalty to the reference.", Defaults.KlCoef);
+    readonly Option<string?> _klEstimator = CliOption.Choice("kl-estimator", "Per-token KL estimator.", "k1", ["k1", "k3"]);
+    readonly Option<double?> _clipRange = CliOption.Double("cliprange", "ε of the clipped surrogate.", Defaults.ClipRange);
+    readonly Option<double?> _clipRangeValue = CliOption.Double("cliprange-value", "Clip range of the value loss.", Defaults.ClipRangeValue);
+    readonly Option<double?> _vfCoef = CliOption.Double("vf-coef", "Weight of the value loss.", Defaults.VfCoef);
+    readonly Option<double?> _gamma = CliOption.Double("gamma", "Discount of GAE.", Defaults.Gamma);
+    readonly Option<double?> _lambda = CliOption.Double("lam", "λ of GAE.", Defaults.Lambda);
+    readonly Option<int?> _ppoEpochs = CliOption.Int("num-ppo-epochs", "Passes over each rollout.", Defaults.PpoEpochs);
+    readonly Option<int?> _miniBatches = CliOption.Int("num-mini-batches", "Minibatches per pass.", Defaults.MiniBatches);
+    readonly Option<int?> _responseLength = CliOption.Int("response-length", "New tokens per completion.", Defaults.ResponseLength, "max_completion_length");
+    readonly Option<double?> _temperature = CliOption.Double("temperature", "Sampling temperature of the rollouts.", Defaults.Temperature);
+    readonly Option<int?> _topK = CliOption.Int("top-k", "Top-k of the rollouts; 0 = off.", Defaults.TopK);
+    readonly Option<double?> _topP = CliOption.Double("top-p", "Top-p of the rollouts; 1 = off.", Defaults.TopP);
+    readonly Option<double?> _missingEos = CliOption.Double("missing-eos-penalty", "Subtracted from the score of completions that end without EOS.", Defaults.MissingEosPenalty);
+    readonly Option<int?> _generations = CliOption.Int("num-generations", "Samples per prompt (GRPO, RLOO).", Defaults.NumGenerations, "rloo_k", "rloo-k");
+
+    public RlArguments() => RewardModel.Required = true;
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
+                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations })
+            command.Options.Add(option);
+    }
+
+    /// <summary>The options, validated together with the engine's (every bad value named at once).</summary>
+    public PpoOptions Read(ParseResult parse, RlAlgorithm algorithm, Training.TrainingOptions training)
+    {
+        var options = new PpoOptions
+        {
+            Algorithm = algorithm,
+            Training = training,
+            KlCoef = parse.GetValue(_klCoef)!.Value,
+            KlEstimator = parse.GetValue(_klEstimator) == "k3" ? KlEstimator.K3 : KlEstimator.K1,
+            ClipRange = parse.GetValue(_clipRange)!.Value,
+            ClipRangeValue = parse.GetValue(_clipRangeValue)!.Value,
+            VfCoef = parse.GetValue(_vfCoef)!.Value,
+            Gamma = parse.GetValue(_gamma)!.Value,
+            Lambda = parse.GetValue(_lambda)!.Value,
+            PpoEpochs = parse.GetValue(_ppoEpochs)!.Value,
+            MiniBatches = parse.GetValue(_miniBatches)!.Value,
+            ResponseLength = parse.GetValue(_responseLength)!.Value,
+            Temperature = parse.GetValue(_temperature)!.Value,
+            TopK = parse.GetValue(_topK)!.Value,
+            TopP = parse.GetValue(_topP)!.Value,
+            MissingEosPenalty = parse.GetValue(_missingEos),
+            NumGenerations = parse.GetValue(_generations)!.Value,
+        };
+        options.Validate();
+        return options;
+    }
+}

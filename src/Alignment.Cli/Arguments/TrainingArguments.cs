@@ -1,0 +1,68 @@
+using System.CommandLine;
+using Alignment.Training;
+
+namespace Alignment.Cli.Arguments;
+
+/// <summary>The engine's options (transformers' <c>TrainingArguments</c> names), with a trainer's defaults.</summary>
+internal sealed class TrainingArguments
+{
+    public Option<string?> Output { get; } = CliOption.Text("output", "Output folder: the trained model (a Hugging Face folder), metrics.jsonl and checkpoints.", null, "output_dir", "output-dir");
+    public Option<bool> Resume { get; } = CliOption.Flag("resume", "Continue from the newest complete checkpoint in the output folder.");
+    public Option<string?> LoggingDir { get; } = CliOption.Text("logging-dir", "Also write every metric as TensorBoard scalars into this folder.", null);
+    readonly Option<double?> _learningRate, _warmupRatio, _weightDecay, _maxGradNorm;
+    readonly Option<string?> _schedule;
+    readonly Option<int?> _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps;
+
+    /// <param name="defaults">The trainer's defaults, shown in <c>--help</c>.</param>
+    /// <param name="stepsMeaning">What one step is, for the help of <c>--max-steps</c>.</param>
+    /// <param name="batchMeaning">What the batch size counts.</param>
+    public TrainingArguments(TrainingOptions defaults, string stepsMeaning = "optimizer steps", string batchMeaning = "examples per forward pass")
+    {
+        _learningRate = CliOption.Double("learning-rate", "Peak learning rate of AdamW.", defaults.LearningRate);
+        _schedule = CliOption.Choice("lr-scheduler-type", "Learning-rate schedule after warm-up.", defaults.Schedule.ToString().ToLowerInvariant(),
+            Enum.GetNames<LearningRateSchedule>().Select(n => n.ToLowerInvariant()).ToArray());
+        _warmupRatio = CliOption.Double("warmup-ratio", "Share of the steps with a linear warm-up.", defaults.WarmupRatio);
+        _weightDecay = CliOption.Double("weight-decay", "AdamW weight decay.", defaults.WeightDecay);
+        _maxGradNorm = CliOption.Double("max-grad-norm", "Clip the global gradient norm to this (0 = no clipping).", defaults.MaxGradNorm);
+        _batchSize = CliOption.Int("batch-size", $"Per-device batch size: {batchMeaning}.", defaults.BatchSize, "per_device_train_batch_size", "per-device-train-batch-size");
+        _accumulation = CliOption.Int("gradient-accumulation-steps", "Forward passes whose gradients are summed before each optimizer step.", defaults.GradientAccumulationSteps);
+        _epochs = CliOption.Int("epochs", "Passes over the training data (when --max-steps is not given).", defaults.Epochs, "num_train_epochs", "num-train-epochs");
+        _maxSteps = CliOption.Int("max-steps", $"Training steps ({stepsMeaning}); overrides --epochs.", defaults.MaxSteps);
+        _seed = CliOption.Int("seed", "Seed of the data order and of every random draw.", defaults.Seed);
+        _saveSteps = CliOption.Int("save-steps", "Write a checkpoint every N steps (and at each epoch end and the end).", defaults.SaveSteps);
+        _evalSteps = CliOption.Int("eval-steps", "Evaluate every N steps (and at the end) when evaluation data is given.", defaults.EvalSteps);
+        Output.Required = true;
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps })
+            command.Options.Add(option);
+    }
+
+    /// <summary>The options as given, validated unless the caller validates them as part of larger options.</summary>
+    public TrainingOptions Read(ParseResult parse, bool validate = true)
+    {
+        var options = new TrainingOptions
+        {
+            LearningRate = parse.GetValue(_learningRate)!.Value,
+            Schedule = Enum.Parse<LearningRateSchedule>(parse.GetValue(_schedule)!, ignoreCase: true),
+            WarmupRatio = parse.GetValue(_warmupRatio)!.Value,
+            WeightDecay = parse.GetValue(_weightDecay)!.Value,
+            MaxGradNorm = parse.GetValue(_maxGradNorm)!.Value,
+            BatchSize = parse.GetValue(_batchSize)!.Value,
+            GradientAccumulationSteps = parse.GetValue(_accumulation)!.Value,
+            Epochs = parse.GetValue(_epochs)!.Value,
+            MaxSteps = parse.GetValue(_maxSteps),
+            Seed = parse.GetValue(_seed)!.Value,
+            SaveSteps = parse.GetValue(_saveSteps),
+            EvalSteps = parse.GetValue(_evalSteps),
+            OutputDir = parse.GetValue(Output),
+            TensorBoardDir = parse.GetValue(LoggingDir),
+        };
+        if (validate)
+            options.Validate();
+        return options;
+    }
+}

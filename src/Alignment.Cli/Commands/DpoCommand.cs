@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Alignment.Cli.Arguments;
+using Alignment.Data;
+using Alignment.Losses;
+using Alignment.Models;
+using Alignment.Training;
+
+namespace Alignment.Cli.Commands;
+
+/// <summary><c>align dpo</c>: preference training with any loss of the DPO family, CPO/SimPO, ORPO, or KTO on unpaired data.</summary>
+internal static class DpoCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new ModelArguments();
+        var data = new DataArguments("Preference data (JSONL): pairs, or labelled completions for KTO.");
+        var training = new TrainingArguments(PreferenceTrainer.DefaultOptions);
+        var loss = new LossArguments();
+        var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
+        var precompute = CliOption.Flag("precompute-ref-logps", "Compute the reference's log-probabilities once before training and free the reference.",
+            "precompute_ref_log_probs", "precompute-ref-log-probs");
+        var command = new Command("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.");
+        model.AddTo(command);
+        data.AddTo(command);
+        training.AddTo(command);
+        loss.AddTo(command);
+        command.Options.Add(reference);
+        command.Options.Add(precompute);
+        command.SetAction(parse =>
+        {
+            IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading
+            TrainingOptions options = training.Read(parse);
+            LoraOptions? lora = model.Lora(parse);
+            TokenizationOptions limits = data.Tokenization(parse);
+            string trainFile = data.TrainFile(parse);
+            string? evalFile = data.EvalFile(parse);
+            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            options = options with { PaddingValue = tokenizer.PadTokenId ?? 0 };
+            var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
+            var report = new TokenizationReport();
+            DataReadOptions read = data.ReadOptions(parse);
+            bool resume = parse.GetValue(training.Resume);
+            using PolicyModel policy = model.LoadPolicy(parse, lora);
+            using ReferenceModel? referenceModel = !objective.Requirements.Reference ? null
+                : parse.GetValue(reference) is { } folder ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
+                : policy.CreateReference();        // without --reference, the starting model is the reference
+            TrainingResult result;
+            if (objective.Requirements.Data == PreferenceDataKind.Unpaired)
+            {
+                List<TokenizedCompletion> Read(string path) =>
+                    PreferenceFormats.ReadUnpaired(path, read).Select(r => tokenize.Tokenize(r, report)).OfType<TokenizedCompletion>().ToList();
+                var train = Read(trainFile);
+                var eval = evalFile is null ? null : Read(evalFile);
+                result = new PreferenceTrainer(policy, objective, options, referenceModel, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
+                return context.Finish(policy.Model, result, options.OutputDir!, report, "examples");
+            }
+            var pairs = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, read), report).ToList();
+            var evalPairs = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, read), report).ToList();
+            ReferenceLogProbs? precomputed = null;
+            if (referenceModel is not null && parse.GetValue(precompute))
+            {
+                precomputed = ReferenceLogProbs.Compute(referenceModel, [.. pairs, .. evalPairs ?? []], options);
+                precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
+            }
+            result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, callbacks: context.Callbacks)
+                .Train(pairs, evalPairs, resume, context.Cancel);
+            return context.Finish(policy.Model, result, options.OutputDir!, report, "pairs");
+        });
+        return command;
+    }
+}

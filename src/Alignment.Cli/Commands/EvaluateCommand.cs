@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Globalization;
+using Alignment.Cli.Arguments;
+using Alignment.Data;
+using Alignment.Losses;
+using Alignment.Models;
+using Alignment.Training;
+
+namespace Alignment.Cli.Commands;
+
+/// <summary><c>align evaluate</c>: implicit-reward metrics of a policy against its reference on preference pairs.</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new ModelArguments(lora: false);
+        var data = new DataArguments("Preference pairs (JSONL) to evaluate on.", evaluation: false);
+        var reference = CliOption.Text("reference", "The reference model folder (typically the SFT model).", null, "ref_model", "ref-model");
+        reference.Required = true;
+        var beta = CliOption.Double("beta", "β of the implicit reward.", new PreferenceLossOptions().Beta);
+        var batchSize = CliOption.Int("batch-size", "Pairs per forward pass.", PreferenceTrainer.DefaultOptions.BatchSize, "per_device_eval_batch_size");
+        var command = new Command("evaluate", "Implicit-reward accuracy and margins of a policy against its reference on pairs.");
+        model.AddTo(command);
+        data.AddTo(command);
+        command.Options.Add(reference);
+        command.Options.Add(beta);
+        command.Options.Add(batchSize);
+        command.SetAction(parse =>
+        {
+            IPreferenceLoss loss = PreferenceLosses.Dpo(parse.GetValue(beta));
+            TokenizationOptions limits = data.Tokenization(parse);
+            string file = data.TrainFile(parse);
+            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            var options = PreferenceTrainer.DefaultOptions with { BatchSize = parse.GetValue(batchSize)!.Value, PaddingValue = tokenizer.PadTokenId ?? 0 };
+            options.Validate();
+            var report = new TokenizationReport();
+            var pairs = new PreferenceTokenizer(tokenizer, template, limits).TokenizeAll(PreferenceData.ReadPairs(file, data.ReadOptions(parse)), report).ToList();
+            using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse)));
+            using var referenceModel = ReferenceModel.Own(LlamaForCausalLM.FromPretrained(parse.GetValue(reference)!, model.LoadOptions(parse)));
+            var trainer = new PreferenceTrainer(policy, loss, options, referenceModel);
+            foreach (var (name, value) in trainer.Evaluate(pairs).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}\t{value:G6}"));
+            context.Output.WriteLine(report.Describe("pairs"));
+            return 0;
+        });
+        return command;
+    }
+}

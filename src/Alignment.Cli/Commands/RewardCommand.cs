@@ -1,0 +1,47 @@
+using System.CommandLine;
+using Alignment.Cli.Arguments;
+using Alignment.Data;
+using Alignment.Models;
+using Alignment.Training;
+
+namespace Alignment.Cli.Commands;
+
+/// <summary><c>align reward</c>: a Bradley–Terry reward model from preference pairs.</summary>
+internal static class RewardCommand
+{
+    public static Command Create(CliContext context)
+    {
+        var model = new ModelArguments(lora: false);
+        var data = new DataArguments("Preference pairs (JSONL), any of the paired formats.");
+        var training = new TrainingArguments(RewardTrainer.DefaultOptions);
+        var center = CliOption.Double("center-rewards-coefficient", "Weight of mean((r_chosen + r_rejected)²), which keeps rewards centred on 0; 0 = off.", 0);
+        var command = new Command("reward", "Reward modelling (Bradley–Terry) from preference pairs; saves a sequence-classification folder.");
+        model.AddTo(command);
+        data.AddTo(command);
+        training.AddTo(command);
+        command.Options.Add(center);
+        command.SetAction(parse =>
+        {
+            TrainingOptions options = training.Read(parse);
+            double coefficient = parse.GetValue(center)!.Value;
+            if (!(coefficient >= 0))
+                throw new ArgumentException($"--center-rewards-coefficient must be >= 0, got {coefficient}.");
+            TokenizationOptions limits = data.Tokenization(parse);
+            string trainFile = data.TrainFile(parse);
+            string? evalFile = data.EvalFile(parse);
+            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
+            var report = new TokenizationReport();
+            var train = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, data.ReadOptions(parse)), report).ToList();
+            var eval = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, data.ReadOptions(parse)), report).ToList();
+            using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
+            TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = tokenizer.PadTokenId ?? 0 }, coefficient, callbacks: context.Callbacks)
+                .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
+            reward.SavePretrained(options.OutputDir!);
+            context.Output.WriteLine();
+            context.Output.WriteLine($"{report.Describe("pairs")}. {result.Steps}/{result.TotalSteps} steps; reward model saved to {options.OutputDir}.");
+            return 0;
+        });
+        return command;
+    }
+}

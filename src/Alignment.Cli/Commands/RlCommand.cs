@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using Alignment.Cli.Arguments;
+using Alignment.Data;
+using Alignment.Models;
+using Alignment.Rl;
+using Alignment.Training;
+
+namespace Alignment.Cli.Commands;
+
+/// <summary><c>align ppo</c>, <c>align grpo</c>, <c>align rloo</c>: on-policy RL against a reward-model folder.</summary>
+internal static class RlCommand
+{
+    public static Command Create(CliContext context, RlAlgorithm algorithm)
+    {
+        var model = new ModelArguments();
+        var data = new DataArguments("Prompts (JSONL): {prompt} as text or messages.");
+        var training = new TrainingArguments(PpoOptions.DefaultTraining, "rollout-and-update iterations", "distinct prompts per iteration");
+        var rl = new RlArguments();
+        var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
+        var command = new Command(algorithm.ToString().ToLowerInvariant(), algorithm switch
+        {
+            RlAlgorithm.Ppo => "PPO against a reward model: value head, KL-penalised rewards, GAE.",
+            RlAlgorithm.Grpo => "GRPO against a reward model: group-normalised rewards, no value model.",
+            _ => "RLOO against a reward model: leave-one-out baselines, no value model.",
+        });
+        model.AddTo(command);
+        data.AddTo(command, lengths: false);
+        training.AddTo(command);
+        rl.AddTo(command);
+        command.Options.Add(reference);
+        command.SetAction(parse =>
+        {
+            PpoOptions options = rl.Read(parse, algorithm, training.Read(parse, validate: false)); // bad values fail before anything loads
+            LoraOptions? lora = model.Lora(parse);
+            var prompts = PreferenceFormats.ReadPrompts(data.TrainFile(parse), data.ReadOptions(parse)).ToList();
+            var evalPrompts = data.EvalFile(parse) is { } evalFile ? PreferenceFormats.ReadPrompts(evalFile, data.ReadOptions(parse)).ToList() : null;
+            string rewardFolder = parse.GetValue(rl.RewardModel)!;
+            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            options = options with { Training = options.Training with { PaddingValue = tokenizer.PadTokenId ?? 0 } };
+            using PolicyModel policy = model.LoadPolicy(parse, lora);
+            using ReferenceModel referenceModel = parse.GetValue(reference) is { } folder
+                ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
+                : policy.CreateReference();
+            using RewardModel reward = RewardModel.FromPretrained(rewardFolder, model.LoadOptions(parse));
+            var loop = new PpoLoop(policy, referenceModel, reward, tokenizer, template, options, callbacks: context.Callbacks);
+            TrainingResult result = loop.Train(prompts, evalPrompts, parse.GetValue(training.Resume), context.Cancel);
+            string output = options.Training.OutputDir!;
+            policy.Model.SavePretrained(output);
+            context.Output.WriteLine();
+            var steps = result.History.Where(h => h.ContainsKey("objective/scores") && !h.ContainsKey("eval_objective/scores")).ToList();
+            if (steps.Count > 0)
+                context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{prompts.Count} prompts; {result.Steps}/{result.TotalSteps} iterations; objective/scores {steps[0]["objective/scores"]:F4} → {steps[^1]["objective/scores"]:F4}, objective/kl {steps[^1]["objective/kl"]:F4}; model saved to {output}."));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Alignment.Training;
+
+/// <summary>
+/// The optimizer side of one training step, handed by <see cref="TrainingLoop{T}"/> to the trainer's step function:
+/// <see cref="Apply"/> runs forward and backward passes and takes one optimizer update. An off-policy trainer applies one
+/// update per step; <c>PpoLoop</c> applies several per rollout. Losses, metrics, tokens and gradient norms are summed
+/// here for the step's report.
+/// </summary>
+internal sealed partial class StepContext
+{
+    readonly OptimizerHelper _optimizer;
+    readonly IReadOnlyList<Parameter> _parameters;
+    readonly TrainingOptions _options;
+    readonly ILogger _logger;
+    readonly Dictionary<string, double> _metricSums = [];
+    double _lossSum, _gradNormSum;
+    int _microBatches, _updates;
+    long _tokens;
+
+    internal StepContext(int step, OptimizerHelper optimizer, IReadOnlyList<Parameter> parameters, TrainingOptions options, ILogger logger)
+    {
+        Step = step;
+        _optimizer = optimizer;
+        _parameters = parameters;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>The step's index (0-based): every random draw of the step derives from it and the seed.</summary>
+    public int Step { get; }
+
+    /// <summary>Updates applied so far in this step.</summary>
+    public int Updates => _updates;
+
+    /// <summary>
+    /// One optimizer update: each micro-batch's loss, divided by <see cref="TrainingOptions.GradientAccumulationSteps"/>,
+    /// is back-propagated in its own dispose scope; then the gradient is clipped and the optimizer steps. A NaN/∞ loss
+    /// or gradient norm leaves the weights untouched: it throws <see cref="NonFiniteLossException"/>, or with
+    /// <see cref="TrainingOptions.SkipNonFiniteSteps"/> logs a warning and returns false.
+    /// </summary>
+    public bool Apply(IReadOnlyList<MicroBatch> microBatches)
+    {
+        var sums = new Dictionary<string, double>();
+        double lossSum = 0;
+        long tokens = 0;
+        string? problem = null;
+        foreach (MicroBatch micro in microBatches)
+        {
+            using var scope = NewDisposeScope();
+            StepOutput output = micro.Compute();
+            double loss = output.Loss.to_type(ScalarType.Float64).item<double>();
+            if (!double.IsFinite(loss))
+            {
+                problem = $"step {Step + 1}: the loss is {loss} on the batch {micro.Describe()}";
+                break;
+            }
+            output.Loss.div(_options.GradientAccumulationSteps).backward();
+            lossSum += loss;
+            tokens += output.Tokens;
+            foreach (var (name, value) in output.Metrics)
+                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
+        }
+        double gradNorm = double.NaN;
+        if (problem is null)
+        {
+            using var clipScope = NewDisposeScope(); // clip_grad_norm_ makes one norm tensor per parameter
+            gradNorm = nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm > 0 ? _options.MaxGradNorm : double.MaxValue);
+            if (!double.IsFinite(gradNorm))
+                problem = $"step {Step + 1}: the gradient norm is {gradNorm} on the batch {string.Join(", ", microBatches.Select(m => m.Describe()))}";
+        }
+        using (NewDisposeScope()) // every read of a parameter's .grad makes a managed wrapper; free them each update
+        {
+            if (problem is null)
+                _optimizer.step();
+            _optimizer.zero_grad();
+        }
+        if (problem is not null)
+        {
+            if (!_options.SkipNonFiniteSteps)
+                throw new NonFiniteLossException(problem + "; the weights were not updated. Lower the learning rate, or set SkipNonFiniteSteps to skip such steps.");
+            LogSkipped(_logger, problem);
+            return false;
+        }
+        _lossSum += lossSum;
+        _gradNormSum += gradNorm;
+        _tokens += tokens;
+        _microBatches += microBatches.Count;
+        _updates++;
+        foreach (var (name, sum) in sums)
+            _metricSums[name] = _metricSums.GetValueOrDefault(name) + sum;
+        return true;
+    }
+
+    /// <summary>
+    /// The step's standard metrics: <c>loss</c> and the trainer's metrics averaged over micro-batches, <c>grad_norm</c>
+    /// averaged over updates, and <c>tokens_per_second</c>.
+    /// </summary>
+    internal Dictionary<string, double> Metrics(TimeSpan elapsed)
+    {
+        var metrics = new Dictionary<string, double>
+        {
+            ["loss"] = _lossSum / Math.Max(1, _microBatches),
+            ["grad_norm"] = _gradNormSum / Math.Max(1, _updates),
+            ["tokens_per_second"] = _tokens / Math.Max(elapsed.TotalSeconds, 1e-9),
+        };
+        foreach (var (name, sum) in _metricSums)
+            metrics[name] = sum / Math.Max(1, _microBatches);
+        return metrics;
+    }
+
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "skipped a step: {Problem}")]
+    static partial void LogSkipped(ILogger logger, string problem);
+}

@@ -1,0 +1,34 @@
+using static TorchSharp.torch;
+
+namespace Alignment.Training;
+
+/// <summary>What a trainer's loss function returns for one forward pass.</summary>
+/// <param name="Loss">Scalar loss attached to the graph.</param>
+/// <param name="Metrics">Detached scalar metrics.</param>
+/// <param name="Tokens">Tokens processed (for <c>tokens_per_second</c>).</param>
+internal sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor> Metrics, long Tokens);
+
+/// <summary>One forward pass of a training step and, for error messages, where its data came from.</summary>
+internal sealed record MicroBatch(Func<StepOutput> Compute, Func<string> Describe);
+
+/// <summary>Evaluation shared by the trainers.</summary>
+internal static class StepAverages
+{
+    /// <summary>The step function's loss and metrics averaged over batches of <paramref name="items"/>, without gradient.</summary>
+    public static IReadOnlyDictionary<string, double> Over<T>(IReadOnlyList<T> items, int batchSize, Func<IReadOnlyList<T>, StepOutput> step)
+    {
+        using var noGrad = no_grad();
+        var sums = new Dictionary<string, double>();
+        int batches = 0;
+        for (int start = 0; start < items.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            StepOutput output = step(items.Skip(start).Take(batchSize).ToList());
+            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
+            foreach (var (name, value) in output.Metrics)
+                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
+            batches++;
+        }
+        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
+    }
+}
