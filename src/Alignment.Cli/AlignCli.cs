@@ -61,7 +61,10 @@ internal static class AlignCli
 
     static RootCommand Root(CliContext context)
     {
-        var root = new RootCommand("align: SFT, reward modelling, preference training and RLHF of Hugging Face model folders, with TRL's option names.");
+        var root = new RootCommand("align: SFT, reward modelling, preference training and RLHF of Hugging Face model folders, with TRL's option names.")
+        {
+            HelpName = "align",
+        };
         root.Subcommands.Add(SftCommand.Create(context));
         root.Subcommands.Add(RewardCommand.Create(context));
         root.Subcommands.Add(DpoCommand.Create(context));

@@ -11,11 +11,24 @@ internal sealed record CliContext(TextWriter Output, TextWriter Error, TextReade
     public IReadOnlyList<ITrainingCallback> Callbacks => [new ConsoleProgress(Output)];
 
     /// <summary>Saves the trained model and prints what the run read and did.</summary>
-    public int Finish(LlamaForCausalLM model, TrainingResult result, string folder, TokenizationReport report, string unit)
+    /// <param name="model">The trained model.</param>
+    /// <param name="result">How training ended.</param>
+    /// <param name="folder">Where the model goes.</param>
+    /// <param name="unit">What the data rows are: "pairs" or "examples".</param>
+    /// <param name="train">What tokenization did to the training data.</param>
+    /// <param name="eval">What it did to the evaluation data, if any.</param>
+    public int Finish(LlamaForCausalLM model, TrainingResult result, string folder, string unit, TokenizationReport train, TokenizationReport? eval)
     {
         model.SavePretrained(folder);
+        return Summary(result, folder, unit, train, eval);
+    }
+
+    /// <summary>Prints what the run read and did; <paramref name="folder"/> holds the saved model and metrics.jsonl.</summary>
+    public int Summary(TrainingResult result, string folder, string unit, TokenizationReport train, TokenizationReport? eval)
+    {
         Output.WriteLine();
-        Output.WriteLine($"{report.Describe(unit)}. {result.Steps}/{result.TotalSteps} steps{(result.StoppedEarly ? " (stopped early)" : "")}; " +
+        Output.WriteLine($"training data: {train.Describe(unit)}" + (eval is null ? "" : $"; evaluation data: {eval.Describe(unit)}") + ".");
+        Output.WriteLine($"{result.Steps}/{result.TotalSteps} steps{(result.StoppedEarly ? " (stopped early)" : "")}; " +
                          $"model saved to {folder}, metrics in {Path.Combine(folder, "metrics.jsonl")}.");
         return 0;
     }

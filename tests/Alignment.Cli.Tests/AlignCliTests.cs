@@ -5,19 +5,21 @@ using Alignment.Tests.Tokenization;
 
 namespace Alignment.Cli.Tests;
 
-public sealed class AlignCliTests : IDisposable
+/// <summary>Tiny model folders, data files and an in-process <c>align</c> run, in a temp folder that the test deletes.</summary>
+public abstract class CliFixture : IDisposable
 {
-    readonly TinyModels _models = new();
-    readonly TinyTokenizers _tokenizers = new();
+    internal readonly TinyModels _models = new();
+    internal readonly TinyTokenizers _tokenizers = new();
 
     public void Dispose()
     {
         _models.Dispose();
         _tokenizers.Dispose();
+        GC.SuppressFinalize(this);
     }
 
     /// <summary>A model folder with weights, config and a ChatML tokenizer.</summary>
-    string ModelFolder()
+    protected string ModelFolder()
     {
         var json = TinyModels.ConfigJson();
         json["vocab_size"] = 300;
@@ -28,14 +30,14 @@ public sealed class AlignCliTests : IDisposable
         return folder;
     }
 
-    string Data(string name, params string[] lines)
+    protected string Data(string name, params string[] lines)
     {
         string path = Path.Combine(_models.Root, name);
         File.WriteAllLines(path, lines);
         return path;
     }
 
-    static (int Code, string Output, string Error) Run(params string[] args)
+    protected static (int Code, string Output, string Error) Run(params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -43,11 +45,14 @@ public sealed class AlignCliTests : IDisposable
         return (code, output.ToString(), error.ToString());
     }
 
-    string Pairs() => Data("pairs.jsonl",
+    protected string Pairs() => Data("pairs.jsonl",
         """{"prompt": "hello", "chosen": " world", "rejected": " the"}""",
         """{"prompt": [{"role": "user", "content": "hello"}], "chosen": [{"role": "assistant", "content": "the world"}], "rejected": [{"role": "assistant", "content": "hello"}]}""",
         """{"prompt": "the", "chosen": " hello world", "rejected": " hello"}""");
+}
 
+public sealed class AlignCliTests : CliFixture
+{
     [Fact]
     public void Dpo_runs_end_to_end_and_writes_an_hf_folder_with_metrics()
     {
@@ -209,6 +214,7 @@ public sealed class RlCliTests : IDisposable
 
         Assert.True(code == 0, text.ToString());
         Assert.Contains("objective/scores", text.ToString());
+        Assert.Contains("step 2/2 objective/rlhf_reward", text.ToString()); // the progress line shows a metric PPO has
         Assert.Equal(2, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Length);
         Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
     }

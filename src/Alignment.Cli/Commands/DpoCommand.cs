@@ -38,6 +38,7 @@ internal static class DpoCommand
             options = options with { PaddingValue = tokenizer.PadTokenId ?? 0 };
             var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
             var report = new TokenizationReport();
+            var evalReport = evalFile is null ? null : new TokenizationReport();
             DataReadOptions read = data.ReadOptions(parse);
             bool resume = parse.GetValue(training.Resume);
             using PolicyModel policy = model.LoadPolicy(parse, lora);
@@ -47,15 +48,15 @@ internal static class DpoCommand
             TrainingResult result;
             if (objective.Requirements.Data == PreferenceDataKind.Unpaired)
             {
-                List<TokenizedCompletion> Read(string path) =>
-                    PreferenceFormats.ReadUnpaired(path, read).Select(r => tokenize.Tokenize(r, report)).OfType<TokenizedCompletion>().ToList();
-                var train = Read(trainFile);
-                var eval = evalFile is null ? null : Read(evalFile);
+                List<TokenizedCompletion> Read(string path, TokenizationReport counts) =>
+                    PreferenceFormats.ReadUnpaired(path, read).Select(r => tokenize.Tokenize(r, counts)).OfType<TokenizedCompletion>().ToList();
+                var train = Read(trainFile, report);
+                var eval = evalFile is null ? null : Read(evalFile, evalReport!);
                 result = new PreferenceTrainer(policy, objective, options, referenceModel, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
-                return context.Finish(policy.Model, result, options.OutputDir!, report, "examples");
+                return context.Finish(policy.Model, result, options.OutputDir!, "examples", report, evalReport);
             }
             var pairs = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, read), report).ToList();
-            var evalPairs = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, read), report).ToList();
+            var evalPairs = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, read), evalReport!).ToList();
             ReferenceLogProbs? precomputed = null;
             if (referenceModel is not null && parse.GetValue(precompute))
             {
@@ -64,7 +65,7 @@ internal static class DpoCommand
             }
             result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, callbacks: context.Callbacks)
                 .Train(pairs, evalPairs, resume, context.Cancel);
-            return context.Finish(policy.Model, result, options.OutputDir!, report, "pairs");
+            return context.Finish(policy.Model, result, options.OutputDir!, "pairs", report, evalReport);
         });
         return command;
     }

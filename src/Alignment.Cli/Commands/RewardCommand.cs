@@ -33,14 +33,13 @@ internal static class RewardCommand
             var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
             var report = new TokenizationReport();
             var train = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, data.ReadOptions(parse)), report).ToList();
-            var eval = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, data.ReadOptions(parse)), report).ToList();
+            var evalReport = evalFile is null ? null : new TokenizationReport();
+            var eval = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, data.ReadOptions(parse)), evalReport!).ToList();
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
             TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = tokenizer.PadTokenId ?? 0 }, coefficient, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
             reward.SavePretrained(options.OutputDir!);
-            context.Output.WriteLine();
-            context.Output.WriteLine($"{report.Describe("pairs")}. {result.Steps}/{result.TotalSteps} steps; reward model saved to {options.OutputDir}.");
-            return 0;
+            return context.Summary(result, options.OutputDir!, "pairs", report, evalReport);
         });
         return command;
     }

@@ -30,14 +30,15 @@ internal static class SftCommand
             var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
             var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
             var report = new TokenizationReport();
-            List<TokenizedCompletion> Read(string path) =>
-                PreferenceFormats.ReadSft(path, data.ReadOptions(parse)).Select(e => tokenize.Tokenize(e, report)).OfType<TokenizedCompletion>().ToList();
-            var train = Read(trainFile);
-            var eval = evalFile is null ? null : Read(evalFile);
+            var evalReport = evalFile is null ? null : new TokenizationReport();
+            List<TokenizedCompletion> Read(string path, TokenizationReport counts) =>
+                PreferenceFormats.ReadSft(path, data.ReadOptions(parse)).Select(e => tokenize.Tokenize(e, counts)).OfType<TokenizedCompletion>().ToList();
+            var train = Read(trainFile, report);
+            var eval = evalFile is null ? null : Read(evalFile, evalReport!);
             using PolicyModel policy = model.LoadPolicy(parse, lora);
             TrainingResult result = new SftTrainer(policy, options with { PaddingValue = tokenizer.PadTokenId ?? 0 }, parse.GetValue(packing), callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
-            return context.Finish(policy.Model, result, options.OutputDir!, report, "examples");
+            return context.Finish(policy.Model, result, options.OutputDir!, "examples", report, evalReport);
         });
         return command;
     }

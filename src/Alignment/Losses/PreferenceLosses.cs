@@ -57,6 +57,7 @@ public static class PreferenceLosses
         if (weights is not null && weights.Count != names.Count)
             throw new ArgumentException($"{weights.Count} loss weights were given for {names.Count} losses.", nameof(weights));
         options ??= new PreferenceLossOptions();
+        options.Validate(); // rpo_alpha is taken out of the shared options below: check it here
         if (names.Count == 1 && (weights is null || weights[0] == 1))
             return Create(names[0], options, logger);
 
