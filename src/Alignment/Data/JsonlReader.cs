@@ -112,7 +112,7 @@ public sealed class DataReadReport
 }
 
 /// <summary>Streams the JSON objects of a JSONL file, one line at a time (a file of any size is never loaded whole).</summary>
-public static class JsonlReader
+internal static class JsonlReader
 {
     /// <summary>Each non-blank line parsed as a JSON object, with its location.</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>

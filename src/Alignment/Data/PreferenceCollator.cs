@@ -8,7 +8,7 @@ namespace Alignment.Data;
 /// One padded batch of pairs for a single forward pass: rows 0..B−1 are prompt + chosen, rows B..2B−1 prompt + rejected.
 /// Owns its tensors (outside any dispose scope); dispose it after the step.
 /// </summary>
-public sealed class PreferenceBatch : IDisposable
+internal sealed class PreferenceBatch : IDisposable
 {
     internal PreferenceBatch(Tensor inputIds, Tensor attentionMask, Tensor targets, IReadOnlyList<SourceLocation> sources)
     {
@@ -54,7 +54,7 @@ public sealed class PreferenceBatch : IDisposable
 /// <see cref="SegmentIds"/> as the attention mask and <see cref="PositionIds"/> as the positions, so that each sequence
 /// attends only to itself and starts at position 0. Owns its tensors; dispose it after the step.
 /// </summary>
-public sealed class PackedBatch : IDisposable
+internal sealed class PackedBatch : IDisposable
 {
     internal PackedBatch(Tensor inputIds, Tensor segmentIds, Tensor positionIds, Tensor targets, long[] sequenceLengths)
     {
@@ -99,7 +99,7 @@ public sealed class PackedBatch : IDisposable
 }
 
 /// <summary>Pads tokenized pairs into a <see cref="PreferenceBatch"/>.</summary>
-public static class PreferenceCollator
+internal static class PreferenceCollator
 {
     /// <summary>Builds the batch.</summary>
     /// <param name="pairs">At least one pair.</param>
@@ -170,7 +170,7 @@ public static class PreferenceCollator
 /// A padded batch of single completions (SFT, or KTO with labels), and for KTO the mismatched pairs that estimate the
 /// KL reference point: prompt i with the completion of example i − 1 (TRL rotates completions by one). Owns its tensors.
 /// </summary>
-public sealed class CompletionBatch : IDisposable
+internal sealed class CompletionBatch : IDisposable
 {
     internal CompletionBatch(PaddedRows rows, Tensor desirable, PaddedRows? kl, IReadOnlyList<SourceLocation> sources)
     {
@@ -219,7 +219,7 @@ public sealed class CompletionBatch : IDisposable
 internal sealed record PaddedRows(Tensor InputIds, Tensor AttentionMask, Tensor Targets);
 
 /// <summary>Pads tokenized single completions into a <see cref="CompletionBatch"/>.</summary>
-public static class CompletionCollator
+internal static class CompletionCollator
 {
     /// <summary>Builds the batch.</summary>
     /// <param name="examples">At least one example.</param>

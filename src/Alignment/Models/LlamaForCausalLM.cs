@@ -86,7 +86,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public ScalarType DType => model.Norm.parameters().First().dtype;
 
     /// <summary>Every projection that can carry a LoRA adapter, by its Hugging Face module name.</summary>
-    public IEnumerable<(string Name, Projection Projection)> Projections =>
+    internal IEnumerable<(string Name, Projection Projection)> Projections =>
         model.Layers.SelectMany((layer, i) => layer.Projections.Select(p => ($"model.layers.{i}.{p.Name}", p.Projection)));
 
     /// <summary>Loads a Hugging Face model folder (config.json and safetensors weights, single file or sharded).</summary>

@@ -13,7 +13,7 @@ namespace Alignment.Models;
 /// A linear projection (<c>weight</c> [out, in], optional <c>bias</c>) that can carry a LoRA adapter
 /// (<c>lora_A</c> [r, in], <c>lora_B</c> [out, r], scale α/r) that can be switched off or merged.
 /// </summary>
-public sealed class Projection : nn.Module<Tensor, Tensor>
+internal sealed class Projection : nn.Module<Tensor, Tensor>
 {
     private Parameter weight;
     private Parameter? bias;

@@ -12,14 +12,14 @@ namespace Alignment.Models;
 /// <param name="Shape">The stored shape.</param>
 /// <param name="Begin">Offset of the first byte, relative to the start of the data section.</param>
 /// <param name="End">Offset one past the last byte, relative to the start of the data section.</param>
-public sealed record SafeTensorEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
+internal sealed record SafeTensorEntry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
 
 /// <summary>
 /// Reads one <c>.safetensors</c> file (8-byte little-endian header length, a JSON header, then raw little-endian data).
 /// Tensors are read one at a time straight into native tensor memory: loading never holds more than the tensor being
 /// read in extra memory.
 /// </summary>
-public sealed class SafeTensorsFile : IDisposable
+internal sealed class SafeTensorsFile : IDisposable
 {
     const long MaxHeaderBytes = 100L << 20;
     readonly FileStream _stream;
@@ -145,7 +145,7 @@ public sealed class SafeTensorsFile : IDisposable
 }
 
 /// <summary>Writes safetensors files and maps between safetensors and TorchSharp dtypes.</summary>
-public static class SafeTensors
+internal static class SafeTensors
 {
     const int MaxBlockBytes = 1 << 30;
 

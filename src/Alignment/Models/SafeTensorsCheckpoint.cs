@@ -9,7 +9,7 @@ namespace Alignment.Models;
 /// The weights of a Hugging Face model folder: <c>model.safetensors</c>, or the shards listed by
 /// <c>model.safetensors.index.json</c>.
 /// </summary>
-public sealed class SafeTensorsCheckpoint : IDisposable
+internal sealed class SafeTensorsCheckpoint : IDisposable
 {
     /// <summary>File name of a single-file checkpoint.</summary>
     public const string SingleFileName = "model.safetensors";

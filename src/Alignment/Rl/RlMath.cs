@@ -13,7 +13,7 @@ public enum KlEstimator
 }
 
 /// <summary>The arithmetic of PPO, GRPO and RLOO, on [B, T] tensors whose mask marks the completion tokens.</summary>
-public static class RlMath
+internal static class RlMath
 {
     /// <summary>Per-token KL estimate.</summary>
     /// <param name="logProbs">[B, T] policy log-probabilities of the sampled tokens.</param>
@@ -140,7 +140,7 @@ public static class RlMath
 /// <summary>
 /// The adaptive KL coefficient of Ziegler et al. 2019: after each batch, <c>β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon)</c>.
 /// </summary>
-public sealed class AdaptiveKlController(double initial, double target, double horizon)
+internal sealed class AdaptiveKlController(double initial, double target, double horizon)
 {
     /// <summary>The current coefficient β.</summary>
     public double Value { get; private set; } = initial > 0 ? initial : throw new ArgumentOutOfRangeException(nameof(initial));
