@@ -50,7 +50,7 @@ public static class TokenLogProbs
     public static Tensor FromLogits(Tensor logits, Tensor targets, Tensor? mask = null, long ignoreIndex = IgnoreIndex,
         int chunkSize = AutoChunkSize)
     {
-        var (batch, time, vocab) = RequireLogits(logits);
+        var (batch, time, vocab) = KernelInputs.RequireLogits(logits);
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, logits.device, ignoreIndex);
         Tensor flat = logits.reshape(batch * time, vocab); // [N, V]
@@ -76,7 +76,7 @@ public static class TokenLogProbs
     public static Tensor FromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor? mask = null,
         int chunkSize = AutoChunkSize, long ignoreIndex = IgnoreIndex)
     {
-        var (batch, time, width, vocab) = RequireHiddenAndHead(hidden, lmHeadWeight);
+        var (batch, time, width, vocab) = KernelInputs.RequireHiddenAndHead(hidden, lmHeadWeight);
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
         Tensor flat = hidden.reshape(batch * time, width); // [N, H]
@@ -98,7 +98,7 @@ public static class TokenLogProbs
     public static Tensor WpoLogWeights(Tensor logits, Tensor targets, Tensor? mask = null, long ignoreIndex = IgnoreIndex,
         int chunkSize = AutoChunkSize)
     {
-        var (batch, time, vocab) = RequireLogits(logits);
+        var (batch, time, vocab) = KernelInputs.RequireLogits(logits);
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, logits.device, ignoreIndex);
@@ -123,7 +123,7 @@ public static class TokenLogProbs
     public static Tensor WpoLogWeightsFromHidden(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor? mask = null,
         int chunkSize = AutoChunkSize, long ignoreIndex = IgnoreIndex)
     {
-        var (batch, time, width, vocab) = RequireHiddenAndHead(hidden, lmHeadWeight);
+        var (batch, time, width, vocab) = KernelInputs.RequireHiddenAndHead(hidden, lmHeadWeight);
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
@@ -164,7 +164,7 @@ public static class TokenLogProbs
         if (mask is not null)
         {
             if (!mask.shape.SequenceEqual(targets.shape))
-                throw new ArgumentException($"mask has shape {Shape(mask)}; expected {Shape(targets)} like targets.", nameof(mask));
+                throw new ArgumentException($"mask has shape {KernelInputs.Shape(mask)}; expected {KernelInputs.Shape(targets)} like targets.", nameof(mask));
             valid = valid.logical_and(mask.to_type(ScalarType.Bool));
         }
         return valid.MoveToOuterDisposeScope();
@@ -176,7 +176,7 @@ public static class TokenLogProbs
     /// <returns>[B], in the dtype of <paramref name="tokenLogProbs"/>.</returns>
     public static Tensor SequenceSum(Tensor tokenLogProbs, Tensor mask)
     {
-        RequireSameShape(tokenLogProbs, mask);
+        KernelInputs.RequireSameShape(tokenLogProbs, mask);
         using var scope = NewDisposeScope();
         Tensor counted = tokenLogProbs.where(mask.to_type(ScalarType.Bool), 0.0);
         return counted.sum(1).MoveToOuterDisposeScope();
@@ -188,7 +188,7 @@ public static class TokenLogProbs
     public static Tensor TokenCounts(Tensor mask)
     {
         ArgumentNullException.ThrowIfNull(mask);
-        RequireRank(mask, 2, nameof(mask), "[B, T]");
+        KernelInputs.RequireRank(mask, 2, nameof(mask), "[B, T]");
         using var scope = NewDisposeScope();
         return mask.to_type(ScalarType.Bool).sum(1, type: ScalarType.Int64).MoveToOuterDisposeScope();
     }
@@ -202,7 +202,7 @@ public static class TokenLogProbs
     /// <returns>[B], in the dtype of <paramref name="tokenLogProbs"/>.</returns>
     public static Tensor SequenceMean(Tensor tokenLogProbs, Tensor mask)
     {
-        RequireSameShape(tokenLogProbs, mask);
+        KernelInputs.RequireSameShape(tokenLogProbs, mask);
         using var scope = NewDisposeScope();
         Tensor sum = SequenceSum(tokenLogProbs, mask);
         Tensor count = TokenCounts(mask).clamp_min(1).to_type(sum.dtype);
@@ -228,12 +228,12 @@ public static class TokenLogProbs
     {
         ArgumentNullException.ThrowIfNull(targets);
         if (targets.dim() != 2 || targets.shape[0] != batch || targets.shape[1] != time)
-            throw new ArgumentException($"targets has shape {Shape(targets)}; expected [{batch}, {time}].", nameof(targets));
-        if (!IsInteger(targets.dtype))
+            throw new ArgumentException($"targets has shape {KernelInputs.Shape(targets)}; expected [{batch}, {time}].", nameof(targets));
+        if (!KernelInputs.IsInteger(targets.dtype))
             throw new ArgumentException($"targets must hold integer token ids, not {targets.dtype}.", nameof(targets));
-        if (!SameDevice(targets.device, device))
+        if (!KernelInputs.SameDevice(targets.device, device))
             throw new ArgumentException($"targets is on {targets.device} but the scores are on {device}.", nameof(targets));
-        if (mask is not null && !SameDevice(mask.device, device))
+        if (mask is not null && !KernelInputs.SameDevice(mask.device, device))
             throw new ArgumentException($"mask is on {mask.device} but the scores are on {device}.", nameof(mask));
         if (vocab < 1)
             throw new ArgumentException("The vocabulary dimension V must be at least 1.", nameof(targets));
@@ -251,60 +251,4 @@ public static class TokenLogProbs
         Tensor safe = ids.where(valid, 0L);
         return (safe.reshape(batch * time), valid.reshape(batch * time));
     }
-
-    /// <summary>Checks [B, T, V] floating-point logits and returns their sizes.</summary>
-    static (long Batch, long Time, long Vocab) RequireLogits(Tensor logits)
-    {
-        ArgumentNullException.ThrowIfNull(logits);
-        RequireRank(logits, 3, nameof(logits), "[B, T, V]");
-        RequireFloating(logits, nameof(logits));
-        return (logits.shape[0], logits.shape[1], logits.shape[2]);
-    }
-
-    /// <summary>Checks [B, T, H] hidden states against a [V, H] lm_head weight of the same dtype and device.</summary>
-    static (long Batch, long Time, long Width, long Vocab) RequireHiddenAndHead(Tensor hidden, Tensor lmHeadWeight)
-    {
-        ArgumentNullException.ThrowIfNull(hidden);
-        ArgumentNullException.ThrowIfNull(lmHeadWeight);
-        RequireRank(hidden, 3, nameof(hidden), "[B, T, H]");
-        RequireRank(lmHeadWeight, 2, nameof(lmHeadWeight), "[V, H]");
-        RequireFloating(hidden, nameof(hidden));
-        long width = hidden.shape[2];
-        if (lmHeadWeight.shape[1] != width)
-            throw new ArgumentException(
-                $"lmHeadWeight has shape {Shape(lmHeadWeight)}; expected [V, {width}] to match hidden's last dimension.", nameof(lmHeadWeight));
-        if (lmHeadWeight.dtype != hidden.dtype)
-            throw new ArgumentException($"lmHeadWeight is {lmHeadWeight.dtype} but hidden is {hidden.dtype}; they must match.", nameof(lmHeadWeight));
-        if (!SameDevice(lmHeadWeight.device, hidden.device))
-            throw new ArgumentException($"lmHeadWeight is on {lmHeadWeight.device} but hidden is on {hidden.device}.", nameof(lmHeadWeight));
-        return (hidden.shape[0], hidden.shape[1], width, lmHeadWeight.shape[0]);
-    }
-
-    static void RequireRank(Tensor tensor, int rank, string name, string layout)
-    {
-        if (tensor.dim() != rank)
-            throw new ArgumentException($"{name} has shape {Shape(tensor)}; expected {layout}.", name);
-    }
-
-    static void RequireFloating(Tensor tensor, string name)
-    {
-        if (!torch.is_floating_point(tensor))
-            throw new ArgumentException($"{name} must be a floating-point tensor, not {tensor.dtype}.", name);
-    }
-
-    static void RequireSameShape(Tensor tokenLogProbs, Tensor mask)
-    {
-        ArgumentNullException.ThrowIfNull(tokenLogProbs);
-        ArgumentNullException.ThrowIfNull(mask);
-        RequireRank(tokenLogProbs, 2, nameof(tokenLogProbs), "[B, T]");
-        if (!mask.shape.SequenceEqual(tokenLogProbs.shape))
-            throw new ArgumentException($"mask has shape {Shape(mask)}; expected {Shape(tokenLogProbs)}.", nameof(mask));
-    }
-
-    static bool SameDevice(Device a, Device b) => a.type == b.type && a.index == b.index;
-
-    static bool IsInteger(ScalarType dtype) =>
-        dtype is ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte;
-
-    internal static string Shape(Tensor tensor) => "[" + string.Join(", ", tensor.shape) + "]";
 }

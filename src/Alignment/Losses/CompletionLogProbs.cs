@@ -20,11 +20,11 @@ public sealed class CompletionLogProbs
         ArgumentNullException.ThrowIfNull(sums);
         ArgumentNullException.ThrowIfNull(tokenCounts);
         if (sums.dim() != 1)
-            throw new ArgumentException($"sums has shape {TokenLogProbs.Shape(sums)}; expected [B].", nameof(sums));
+            throw new ArgumentException($"sums has shape {KernelInputs.Shape(sums)}; expected [B].", nameof(sums));
         if (!tokenCounts.shape.SequenceEqual(sums.shape))
-            throw new ArgumentException($"tokenCounts has shape {TokenLogProbs.Shape(tokenCounts)}; expected {TokenLogProbs.Shape(sums)}.", nameof(tokenCounts));
+            throw new ArgumentException($"tokenCounts has shape {KernelInputs.Shape(tokenCounts)}; expected {KernelInputs.Shape(sums)}.", nameof(tokenCounts));
         if (wpoLogWeights is not null && !wpoLogWeights.shape.SequenceEqual(sums.shape))
-            throw new ArgumentException($"wpoLogWeights has shape {TokenLogProbs.Shape(wpoLogWeights)}; expected {TokenLogProbs.Shape(sums)}.", nameof(wpoLogWeights));
+            throw new ArgumentException($"wpoLogWeights has shape {KernelInputs.Shape(wpoLogWeights)}; expected {KernelInputs.Shape(sums)}.", nameof(wpoLogWeights));
         Sums = sums;
         TokenCounts = tokenCounts;
         WpoLogWeights = wpoLogWeights;

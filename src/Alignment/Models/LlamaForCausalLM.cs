@@ -1,3 +1,4 @@
+using Alignment.Models.Llama;
 using Alignment.Native;
 using TorchSharp;
 using static TorchSharp.torch;

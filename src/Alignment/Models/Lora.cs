@@ -1,3 +1,4 @@
+using Alignment.Models.Llama;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using Alignment.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

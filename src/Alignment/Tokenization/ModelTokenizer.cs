@@ -1,22 +1,7 @@
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Alignment.Tokenization;
-
-/// <summary>A piece of text to encode: content (always encoded as plain text) or one special token (encoded as its id).</summary>
-/// <param name="Text">The text, or the special token's string.</param>
-/// <param name="IsSpecial">Whether <paramref name="Text"/> is one special token.</param>
-public readonly record struct Segment(string Text, bool IsSpecial)
-{
-    /// <summary>Content: encoded as text, whatever it contains.</summary>
-    public static Segment Content(string text) => new(text, false);
-
-    /// <summary>One special token.</summary>
-    public static Segment Special(string token) => new(token, true);
-}
 
 /// <summary>
 /// A model folder's tokenizer. User text is content, never control: <see cref="EncodeContent"/> encodes a string such as
@@ -25,15 +10,12 @@ public readonly record struct Segment(string Text, bool IsSpecial)
 /// </summary>
 public sealed class ModelTokenizer
 {
-    // The GPT-2 pre-tokenization pattern (ByteLevel with use_regex = true).
-    const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
     readonly Tokenizer _content;
     readonly Dictionary<string, int> _special;
     readonly Dictionary<int, string> _specialById;
     readonly bool _matchesSpecialText;
 
-    ModelTokenizer(Tokenizer content, Dictionary<string, int> special, string kind, bool matchesSpecialText = false)
+    internal ModelTokenizer(Tokenizer content, Dictionary<string, int> special, string kind, bool matchesSpecialText = false)
     {
         _content = content;
         _special = special;
@@ -78,104 +60,31 @@ public sealed class ModelTokenizer
     public IReadOnlyDictionary<string, int> SpecialTokens => _special;
 
     /// <summary><c>bos_token</c> from tokenizer_config.json, or null.</summary>
-    public string? BosToken { get; private init; }
+    public string? BosToken { get; internal init; }
 
     /// <summary><c>eos_token</c> from tokenizer_config.json, or null.</summary>
-    public string? EosToken { get; private init; }
+    public string? EosToken { get; internal init; }
 
     /// <summary><c>pad_token</c> from tokenizer_config.json, or null.</summary>
-    public string? PadToken { get; private init; }
+    public string? PadToken { get; internal init; }
 
     /// <summary>Id of <see cref="BosToken"/>.</summary>
     public int? BosTokenId => BosToken is null ? null : SpecialId(BosToken);
 
     /// <summary>Ids that end generation: <see cref="EosToken"/> and generation_config.json's <c>eos_token_id</c>.</summary>
-    public IReadOnlyList<int> EosTokenIds { get; private init; } = [];
+    public IReadOnlyList<int> EosTokenIds { get; internal init; } = [];
 
     /// <summary>Id of <see cref="PadToken"/>, else of <see cref="EosToken"/> (the usual fallback), else null.</summary>
     public int? PadTokenId => PadToken is not null ? SpecialId(PadToken) : EosToken is not null ? SpecialId(EosToken) : null;
 
     /// <summary>The Jinja source of the model's chat template (tokenizer_config.json or chat_template.jinja), or null.</summary>
-    public string? ChatTemplateSource { get; private init; }
+    public string? ChatTemplateSource { get; internal init; }
 
     /// <summary>Loads <c>tokenizer.json</c> (byte-level BPE) or <c>tokenizer.model</c> (SentencePiece) from a model folder, with
     /// special tokens from tokenizer_config.json and generation_config.json.</summary>
     /// <exception cref="FileNotFoundException">The folder has neither tokenizer file.</exception>
     /// <exception cref="InvalidDataException">A file is malformed or uses a feature this library does not implement; the message names it.</exception>
-    public static ModelTokenizer FromFolder(string folder)
-    {
-        string json = Path.Combine(folder, "tokenizer.json"), model = Path.Combine(folder, "tokenizer.model");
-        JsonObject config = ReadJson(Path.Combine(folder, "tokenizer_config.json")) ?? new JsonObject();
-        JsonObject? tokenizerJson = File.Exists(json) ? ReadJson(json) : null;
-        bool byteLevelBpe = tokenizerJson?["model"]?["type"]?.GetValue<string>() == "BPE" && IsByteLevel(tokenizerJson);
-
-        var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        Tokenizer content;
-        string kind;
-        if (tokenizerJson is not null && (byteLevelBpe || !File.Exists(model)))
-        {
-            content = BuildBpe(tokenizerJson, json);
-            kind = "tokenizer.json (BPE)";
-            foreach (JsonNode? added in tokenizerJson["added_tokens"]?.AsArray() ?? [])
-                special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
-        }
-        else if (File.Exists(model))
-        {
-            using FileStream stream = File.OpenRead(model);
-            var sentencePiece = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
-            content = sentencePiece;
-            kind = "tokenizer.model (SentencePiece)";
-            special[sentencePiece.BeginningOfSentenceToken] = sentencePiece.BeginningOfSentenceId;
-            special[sentencePiece.EndOfSentenceToken] = sentencePiece.EndOfSentenceId;
-            special[sentencePiece.UnknownToken] = sentencePiece.UnknownId;
-        }
-        else
-        {
-            throw new FileNotFoundException($"'{folder}' has neither tokenizer.json nor tokenizer.model.", json);
-        }
-        foreach (var (id, node) in config["added_tokens_decoder"]?.AsObject() ?? [])
-            if (int.TryParse(id, out int value) && node?["content"]?.GetValue<string>() is { } text)
-                special[text] = value;
-
-        string? Token(string key) => config[key] switch
-        {
-            JsonValue v when v.TryGetValue(out string? s) => s,
-            JsonObject o => o["content"]?.GetValue<string>(),
-            _ => null,
-        };
-        string? bos = Token("bos_token"), eos = Token("eos_token"), pad = Token("pad_token");
-        var eosIds = new List<int>();
-        if (eos is not null && special.TryGetValue(eos, out int eosId))
-            eosIds.Add(eosId);
-        JsonObject? generation = ReadJson(Path.Combine(folder, "generation_config.json"));
-        switch (generation?["eos_token_id"])
-        {
-            case JsonArray ids:
-                eosIds.AddRange(ids.Select(i => i!.GetValue<int>()));
-                break;
-            case JsonValue id:
-                eosIds.Add(id.GetValue<int>());
-                break;
-        }
-        string? template = config["chat_template"] switch
-        {
-            JsonValue v => v.GetValue<string>(),
-            JsonArray named => named.FirstOrDefault(t => t?["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>(),
-            _ => null,
-        };
-        string templateFile = Path.Combine(folder, "chat_template.jinja");
-        if (template is null && File.Exists(templateFile))
-            template = File.ReadAllText(templateFile);
-
-        return new ModelTokenizer(content, special, kind)
-        {
-            BosToken = bos is not null && special.ContainsKey(bos) ? bos : null,
-            EosToken = eos is not null && special.ContainsKey(eos) ? eos : null,
-            PadToken = pad is not null && special.ContainsKey(pad) ? pad : null,
-            EosTokenIds = eosIds.Distinct().ToArray(),
-            ChatTemplateSource = template,
-        };
-    }
+    public static ModelTokenizer FromFolder(string folder) => TokenizerFiles.Load(folder);
 
     /// <summary>Encodes text as content: special-token strings inside it stay plain text.</summary>
     public IReadOnlyList<int> EncodeContent(string text)
@@ -279,97 +188,5 @@ public sealed class ModelTokenizer
         }
         Flush();
         return text.ToString();
-    }
-
-    static bool IsByteLevel(JsonObject json) =>
-        json["decoder"]?["type"]?.GetValue<string>() == "ByteLevel" || json["pre_tokenizer"]?.ToJsonString().Contains("\"ByteLevel\"") == true;
-
-    static Tokenizer BuildBpe(JsonObject json, string path)
-    {
-        JsonObject model = json["model"]!.AsObject();
-        if (model["type"]?.GetValue<string>() != "BPE")
-            throw new InvalidDataException($"'{path}': model type '{model["type"]}' is not supported; byte-level BPE is.");
-        if (!IsByteLevel(json))
-            throw new InvalidDataException($"'{path}': only byte-level BPE tokenizer.json files are supported; for SentencePiece models use tokenizer.model.");
-        var vocabulary = model["vocab"]!.AsObject().Select(kv => new KeyValuePair<string, int>(kv.Key, kv.Value!.GetValue<int>())).ToList();
-        var merges = model["merges"]!.AsArray().Select(m => m switch
-        {
-            JsonArray pair => pair[0]!.GetValue<string>() + " " + pair[1]!.GetValue<string>(),
-            _ => m!.GetValue<string>(),
-        }).ToList();
-        var options = new BpeOptions(vocabulary)
-        {
-            Merges = merges,
-            ByteLevel = true,
-            PreTokenizer = PreTokenizerFor(json["pre_tokenizer"], path),
-            Normalizer = NormalizerFor(json["normalizer"], path),
-        };
-        return BpeTokenizer.Create(options);
-    }
-
-    static PreTokenizer? PreTokenizerFor(JsonNode? node, string path)
-    {
-        if (node is null)
-            return null;
-        string type = node["type"]?.GetValue<string>() ?? "";
-        switch (type)
-        {
-            case "Sequence":
-                var parts = node["pretokenizers"]!.AsArray().Select(p => PreTokenizerFor(p, path)).OfType<PreTokenizer>().ToList();
-                return parts.Count switch { 0 => null, 1 => parts[0], _ => new CompositePreTokenizer(parts, null) };
-            case "ByteLevel":
-                if (node["add_prefix_space"]?.GetValue<bool>() == true)
-                    throw new InvalidDataException($"'{path}': ByteLevel pre-tokenizer with add_prefix_space is not supported.");
-                return node["use_regex"]?.GetValue<bool>() == false ? null : new RegexPreTokenizer(new Regex(Gpt2Pattern, RegexOptions.Compiled), null);
-            case "Split":
-                string behavior = node["behavior"]?.GetValue<string>() ?? "Isolated";
-                string? pattern = node["pattern"]?["Regex"]?.GetValue<string>();
-                if (pattern is null || behavior != "Isolated" || node["invert"]?.GetValue<bool>() == true)
-                    throw new InvalidDataException($"'{path}': Split pre-tokenizer {node.ToJsonString()} is not supported (a Regex pattern with Isolated behavior is).");
-                return new RegexPreTokenizer(new Regex(DotNetPattern(pattern), RegexOptions.Compiled), null);
-            case "Digits":
-                return new RegexPreTokenizer(new Regex(node["individual_digits"]?.GetValue<bool>() == true ? @"\p{N}|[^\p{N}]+" : @"\p{N}+|[^\p{N}]+", RegexOptions.Compiled), null);
-            default:
-                throw new InvalidDataException($"'{path}': pre-tokenizer type '{type}' is not supported.");
-        }
-    }
-
-    static Normalizer? NormalizerFor(JsonNode? node, string path)
-    {
-        if (node is null)
-            return null;
-        string type = node["type"]?.GetValue<string>() ?? "";
-        return type switch
-        {
-            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
-            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
-            "Sequence" when node["normalizers"]!.AsArray().Count == 0 => null,
-            _ => throw new InvalidDataException($"'{path}': normalizer type '{type}' is not supported."),
-        };
-    }
-
-    /// <summary>Rust-regex possessive quantifiers (<c>?+</c>, <c>++</c>, <c>*+</c>) written as .NET atomic-free equivalents.</summary>
-    static string DotNetPattern(string pattern) =>
-        pattern.Replace("?+", "?", StringComparison.Ordinal).Replace("++", "+", StringComparison.Ordinal).Replace("*+", "*", StringComparison.Ordinal);
-
-    static JsonObject? ReadJson(string path)
-    {
-        if (!File.Exists(path))
-            return null;
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path))?.AsObject();
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
-        }
-    }
-
-    sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
-    {
-        public override string Normalize(string original) => original.Normalize(form);
-
-        public override string Normalize(ReadOnlySpan<char> original) => original.ToString().Normalize(form);
     }
 }

@@ -1,3 +1,4 @@
+using Alignment.Models.Llama;
 using System.Text.Json.Nodes;
 using Alignment.Models;
 using TorchSharp;

@@ -1,0 +1,53 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Alignment.Models.Llama;
+
+/// <summary>Grouped-query self-attention with rotary embeddings and an optional KV cache.</summary>
+internal sealed class LlamaAttention : nn.Module
+{
+    private Projection q_proj, k_proj, v_proj, o_proj;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public LlamaAttention(string name, DecoderConfig c, ScalarType dtype) : base(name)
+    {
+        _heads = c.NumAttentionHeads;
+        _kvHeads = c.NumKeyValueHeads;
+        _headDim = c.HeadDim;
+        q_proj = new Projection("q_proj", c.HiddenSize, (long)_heads * _headDim, c.QkvBias, dtype);
+        k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias, dtype);
+        RegisterComponents();
+    }
+
+    /// <param name="hidden">[B, T, H]</param>
+    /// <param name="cos">[B, 1, T, hd]</param>
+    /// <param name="sin">[B, 1, T, hd]</param>
+    /// <param name="mask">[B, 1, T, S] additive (0 or the dtype's minimum)</param>
+    /// <param name="cache">Layer cache to extend, or null.</param>
+    public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor mask, KvCache.Layer? cache)
+    {
+        long batch = hidden.shape[0], time = hidden.shape[1];
+        Tensor q = q_proj.call(hidden).view(batch, time, _heads, _headDim).transpose(1, 2);   // [B, nH, T, hd]
+        Tensor k = k_proj.call(hidden).view(batch, time, _kvHeads, _headDim).transpose(1, 2); // [B, nKV, T, hd]
+        Tensor v = v_proj.call(hidden).view(batch, time, _kvHeads, _headDim).transpose(1, 2);
+        q = RotaryEmbedding.Apply(q, cos, sin);
+        k = RotaryEmbedding.Apply(k, cos, sin);
+        if (cache is not null)
+            (k, v) = cache.Append(k, v);                                                        // [B, nKV, S, hd]
+        int groups = _heads / _kvHeads;
+        if (groups > 1)
+        {
+            k = k.repeat_interleave(groups, dim: 1);                                            // [B, nH, S, hd]
+            v = v.repeat_interleave(groups, dim: 1);
+        }
+        Tensor attended = F.scaled_dot_product_attention(q, k, v, mask, 0.0, false);           // [B, nH, T, hd]
+        return o_proj.call(attended.transpose(1, 2).reshape(batch, time, (long)_heads * _headDim));
+    }
+
+    public IEnumerable<(string Name, Projection Projection)> Projections =>
+        [("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)];
+}

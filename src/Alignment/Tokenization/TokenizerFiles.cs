@@ -1,0 +1,186 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace Alignment.Tokenization;
+
+/// <summary>
+/// Reads a Hugging Face model folder's tokenizer files: <c>tokenizer.json</c> (byte-level BPE: vocabulary, merges,
+/// pre-tokenizers, normalizers, added tokens) or <c>tokenizer.model</c> (SentencePiece), with special tokens from
+/// <c>tokenizer_config.json</c>, end-of-sequence ids from <c>generation_config.json</c>, and the chat template.
+/// </summary>
+internal static class TokenizerFiles
+{
+    // The GPT-2 pre-tokenization pattern (ByteLevel with use_regex = true).
+    const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    /// <summary>The folder's tokenizer; see <see cref="ModelTokenizer.FromFolder"/>.</summary>
+    public static ModelTokenizer Load(string folder)
+    {
+        string json = Path.Combine(folder, "tokenizer.json"), model = Path.Combine(folder, "tokenizer.model");
+        JsonObject config = ReadJson(Path.Combine(folder, "tokenizer_config.json")) ?? new JsonObject();
+        JsonObject? tokenizerJson = File.Exists(json) ? ReadJson(json) : null;
+        bool byteLevelBpe = tokenizerJson?["model"]?["type"]?.GetValue<string>() == "BPE" && IsByteLevel(tokenizerJson);
+
+        var special = new Dictionary<string, int>(StringComparer.Ordinal);
+        Tokenizer content;
+        string kind;
+        if (tokenizerJson is not null && (byteLevelBpe || !File.Exists(model)))
+        {
+            content = BuildBpe(tokenizerJson, json);
+            kind = "tokenizer.json (BPE)";
+            foreach (JsonNode? added in tokenizerJson["added_tokens"]?.AsArray() ?? [])
+                special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
+        }
+        else if (File.Exists(model))
+        {
+            using FileStream stream = File.OpenRead(model);
+            var sentencePiece = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+            content = sentencePiece;
+            kind = "tokenizer.model (SentencePiece)";
+            special[sentencePiece.BeginningOfSentenceToken] = sentencePiece.BeginningOfSentenceId;
+            special[sentencePiece.EndOfSentenceToken] = sentencePiece.EndOfSentenceId;
+            special[sentencePiece.UnknownToken] = sentencePiece.UnknownId;
+        }
+        else
+        {
+            throw new FileNotFoundException($"'{folder}' has neither tokenizer.json nor tokenizer.model.", json);
+        }
+        foreach (var (id, node) in config["added_tokens_decoder"]?.AsObject() ?? [])
+            if (int.TryParse(id, out int value) && node?["content"]?.GetValue<string>() is { } text)
+                special[text] = value;
+
+        string? Token(string key) => config[key] switch
+        {
+            JsonValue v when v.TryGetValue(out string? s) => s,
+            JsonObject o => o["content"]?.GetValue<string>(),
+            _ => null,
+        };
+        string? bos = Token("bos_token"), eos = Token("eos_token"), pad = Token("pad_token");
+        var eosIds = new List<int>();
+        if (eos is not null && special.TryGetValue(eos, out int eosId))
+            eosIds.Add(eosId);
+        JsonObject? generation = ReadJson(Path.Combine(folder, "generation_config.json"));
+        switch (generation?["eos_token_id"])
+        {
+            case JsonArray ids:
+                eosIds.AddRange(ids.Select(i => i!.GetValue<int>()));
+                break;
+            case JsonValue id:
+                eosIds.Add(id.GetValue<int>());
+                break;
+        }
+        string? template = config["chat_template"] switch
+        {
+            JsonValue v => v.GetValue<string>(),
+            JsonArray named => named.FirstOrDefault(t => t?["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>(),
+            _ => null,
+        };
+        string templateFile = Path.Combine(folder, "chat_template.jinja");
+        if (template is null && File.Exists(templateFile))
+            template = File.ReadAllText(templateFile);
+
+        return new ModelTokenizer(content, special, kind)
+        {
+            BosToken = bos is not null && special.ContainsKey(bos) ? bos : null,
+            EosToken = eos is not null && special.ContainsKey(eos) ? eos : null,
+            PadToken = pad is not null && special.ContainsKey(pad) ? pad : null,
+            EosTokenIds = eosIds.Distinct().ToArray(),
+            ChatTemplateSource = template,
+        };
+    }
+
+    static bool IsByteLevel(JsonObject json) =>
+        json["decoder"]?["type"]?.GetValue<string>() == "ByteLevel" || json["pre_tokenizer"]?.ToJsonString().Contains("\"ByteLevel\"") == true;
+
+    static Tokenizer BuildBpe(JsonObject json, string path)
+    {
+        JsonObject model = json["model"]!.AsObject();
+        if (model["type"]?.GetValue<string>() != "BPE")
+            throw new InvalidDataException($"'{path}': model type '{model["type"]}' is not supported; byte-level BPE is.");
+        if (!IsByteLevel(json))
+            throw new InvalidDataException($"'{path}': only byte-level BPE tokenizer.json files are supported; for SentencePiece models use tokenizer.model.");
+        var vocabulary = model["vocab"]!.AsObject().Select(kv => new KeyValuePair<string, int>(kv.Key, kv.Value!.GetValue<int>())).ToList();
+        var merges = model["merges"]!.AsArray().Select(m => m switch
+        {
+            JsonArray pair => pair[0]!.GetValue<string>() + " " + pair[1]!.GetValue<string>(),
+            _ => m!.GetValue<string>(),
+        }).ToList();
+        var options = new BpeOptions(vocabulary)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            PreTokenizer = PreTokenizerFor(json["pre_tokenizer"], path),
+            Normalizer = NormalizerFor(json["normalizer"], path),
+        };
+        return BpeTokenizer.Create(options);
+    }
+
+    static PreTokenizer? PreTokenizerFor(JsonNode? node, string path)
+    {
+        if (node is null)
+            return null;
+        string type = node["type"]?.GetValue<string>() ?? "";
+        switch (type)
+        {
+            case "Sequence":
+                var parts = node["pretokenizers"]!.AsArray().Select(p => PreTokenizerFor(p, path)).OfType<PreTokenizer>().ToList();
+                return parts.Count switch { 0 => null, 1 => parts[0], _ => new CompositePreTokenizer(parts, null) };
+            case "ByteLevel":
+                if (node["add_prefix_space"]?.GetValue<bool>() == true)
+                    throw new InvalidDataException($"'{path}': ByteLevel pre-tokenizer with add_prefix_space is not supported.");
+                return node["use_regex"]?.GetValue<bool>() == false ? null : new RegexPreTokenizer(new Regex(Gpt2Pattern, RegexOptions.Compiled), null);
+            case "Split":
+                string behavior = node["behavior"]?.GetValue<string>() ?? "Isolated";
+                string? pattern = node["pattern"]?["Regex"]?.GetValue<string>();
+                if (pattern is null || behavior != "Isolated" || node["invert"]?.GetValue<bool>() == true)
+                    throw new InvalidDataException($"'{path}': Split pre-tokenizer {node.ToJsonString()} is not supported (a Regex pattern with Isolated behavior is).");
+                return new RegexPreTokenizer(new Regex(DotNetPattern(pattern), RegexOptions.Compiled), null);
+            case "Digits":
+                return new RegexPreTokenizer(new Regex(node["individual_digits"]?.GetValue<bool>() == true ? @"\p{N}|[^\p{N}]+" : @"\p{N}+|[^\p{N}]+", RegexOptions.Compiled), null);
+            default:
+                throw new InvalidDataException($"'{path}': pre-tokenizer type '{type}' is not supported.");
+        }
+    }
+
+    static Normalizer? NormalizerFor(JsonNode? node, string path)
+    {
+        if (node is null)
+            return null;
+        string type = node["type"]?.GetValue<string>() ?? "";
+        return type switch
+        {
+            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
+            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
+            "Sequence" when node["normalizers"]!.AsArray().Count == 0 => null,
+            _ => throw new InvalidDataException($"'{path}': normalizer type '{type}' is not supported."),
+        };
+    }
+
+    /// <summary>Rust-regex possessive quantifiers (<c>?+</c>, <c>++</c>, <c>*+</c>) written as .NET atomic-free equivalents.</summary>
+    static string DotNetPattern(string pattern) =>
+        pattern.Replace("?+", "?", StringComparison.Ordinal).Replace("++", "+", StringComparison.Ordinal).Replace("*+", "*", StringComparison.Ordinal);
+
+    static JsonObject? ReadJson(string path)
+    {
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?.AsObject();
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}", e);
+        }
+    }
+
+    sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
+    {
+        public override string Normalize(string original) => original.Normalize(form);
+
+        public override string Normalize(ReadOnlySpan<char> original) => original.ToString().Normalize(form);
+    }
+}
