@@ -1,4 +1,3 @@
-using System.CommandLine;
 using System.CommandLine.Help;
 using Alignment.Cli.Commands;
 using Alignment.Native;
@@ -74,8 +73,6 @@ internal static class AlignCli
         root.Subcommands.Add(GenerateCommand.Create(context));
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(EvaluateCommand.Create(context));
-        foreach (Command command in root.Subcommands)
-            command.Options.Add(ConfigFile.Option());
         return root;
     }
 

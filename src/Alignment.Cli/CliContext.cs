@@ -1,7 +1,3 @@
-using Alignment.Data;
-using Alignment.Models;
-using Alignment.Training;
-
 namespace Alignment.Cli;
 
 /// <summary>Where a command writes, reads, and what cancels it.</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Alignment.Training;
 
 namespace Alignment.Cli;
 

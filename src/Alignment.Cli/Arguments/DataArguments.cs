@@ -1,10 +1,7 @@
-using System.CommandLine;
-using Alignment.Data;
-
 namespace Alignment.Cli.Arguments;
 
 /// <summary>The data files, how to read them, and TRL's length limits.</summary>
-internal sealed class DataArguments
+internal sealed class DataArguments : IArgumentGroup
 {
     public Option<string?> Dataset { get; }
     readonly Option<string?> _evalDataset = CliOption.Text("eval-dataset", "Evaluation data (JSONL), evaluated every --eval-steps and at the end.", null, "eval_dataset_name");
@@ -12,29 +9,22 @@ internal sealed class DataArguments
     readonly Option<int?> _maxPromptLength = CliOption.Int("max-prompt-length", "Prompt tokens (the start is cut).", new TokenizationOptions().MaxPromptLength);
     readonly Option<int?> _maxCompletionLength = CliOption.Int("max-completion-length", "Completion tokens (the end is cut).", new TokenizationOptions().MaxCompletionLength);
     readonly Option<bool> _skipBadRows = CliOption.Flag("skip-bad-rows", "Skip malformed lines (reported) instead of stopping at the first.");
-    readonly bool _evaluation;
+    readonly bool _evaluation, _lengths;
 
     /// <param name="description">What the dataset holds, for <c>--help</c>.</param>
     /// <param name="evaluation">Whether the command takes evaluation data.</param>
-    public DataArguments(string description, bool evaluation = true)
+    /// <param name="lengths">Whether the command takes TRL's length limits.</param>
+    public DataArguments(string description, bool evaluation = true, bool lengths = true)
     {
         Dataset = CliOption.Text("dataset", description, null, "dataset_name", "dataset-name");
         Dataset.Required = true;
         _evaluation = evaluation;
+        _lengths = lengths;
     }
 
-    public void AddTo(Command command, bool lengths = true)
-    {
-        command.Options.Add(Dataset);
-        if (_evaluation)
-            command.Options.Add(_evalDataset);
-        command.Options.Add(_skipBadRows);
-        if (!lengths)
-            return;
-        command.Options.Add(_maxLength);
-        command.Options.Add(_maxPromptLength);
-        command.Options.Add(_maxCompletionLength);
-    }
+    public IEnumerable<Option> Options =>
+        new Option?[] { Dataset, _evaluation ? _evalDataset : null, _skipBadRows }
+            .Concat(_lengths ? [_maxLength, _maxPromptLength, _maxCompletionLength] : []).OfType<Option>();
 
     /// <summary>The training data file, checked to exist.</summary>
     public string TrainFile(ParseResult parse) => Existing(parse.GetValue(Dataset)!, "dataset");

@@ -1,11 +1,10 @@
-using System.CommandLine;
 using System.Globalization;
 using Alignment.Losses;
 
 namespace Alignment.Cli.Arguments;
 
 /// <summary>The preference loss and every option of TRL's DPO/CPO/ORPO/KTO configs that the built-in losses read.</summary>
-internal sealed class LossArguments
+internal sealed class LossArguments : IArgumentGroup
 {
     static readonly PreferenceLossOptions Defaults = new();
     readonly Option<string?> _loss = CliOption.Text("loss", "Loss name, or a comma-separated list for a weighted mix: " + string.Join(", ", PreferenceLosses.Names) + ".",
@@ -26,12 +25,8 @@ internal sealed class LossArguments
     readonly Option<bool> _useWeighting = CliOption.Flag("use-weighting", "Weight each pair by its WPO weight.");
     readonly Option<bool> _referenceFree = CliOption.Flag("reference-free", "Use a uniform reference: log-ratios are the policy's log-probabilities.");
 
-    public void AddTo(Command command)
-    {
-        foreach (Option option in new Option[] { _loss, _weights, _beta, _labelSmoothing, _rpoAlpha, _simpoGamma, _cpoAlpha, _desirableWeight,
-                     _undesirableWeight, _discopopTau, _ldAlpha, _fDivergence, _alphaCoef, _useWeighting, _referenceFree })
-            command.Options.Add(option);
-    }
+    public IEnumerable<Option> Options => new Option[] { _loss, _weights, _beta, _labelSmoothing, _rpoAlpha, _simpoGamma, _cpoAlpha, _desirableWeight,
+                     _undesirableWeight, _discopopTau, _ldAlpha, _fDivergence, _alphaCoef, _useWeighting, _referenceFree };
 
     /// <summary>The loss, created (so that unknown names and bad values fail before anything loads).</summary>
     public IPreferenceLoss Create(ParseResult parse, Microsoft.Extensions.Logging.ILogger? logger = null)

@@ -1,5 +1,3 @@
-using System.CommandLine;
-using Alignment.Models;
 using Alignment.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,7 +5,7 @@ using static TorchSharp.torch;
 namespace Alignment.Cli.Arguments;
 
 /// <summary>The model folder, how to load it, and LoRA.</summary>
-internal sealed class ModelArguments
+internal sealed class ModelArguments : IArgumentGroup
 {
     public Option<string?> Model { get; } = CliOption.Text("model", "A Hugging Face model folder (config.json, safetensors, tokenizer).", null, "model_name_or_path", "model-name-or-path");
     readonly Option<string?> _dtype = CliOption.Choice("dtype", "dtype of the weights in memory.", "float32",
@@ -24,17 +22,7 @@ internal sealed class ModelArguments
         Model.Required = true;
     }
 
-    public void AddTo(Command command)
-    {
-        command.Options.Add(Model);
-        command.Options.Add(_dtype);
-        command.Options.Add(_device);
-        if (!_lora)
-            return;
-        command.Options.Add(_loraRank);
-        command.Options.Add(_loraAlpha);
-        command.Options.Add(_loraDropout);
-    }
+    public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout] : []);
 
     public string Folder(ParseResult parse) => parse.GetValue(Model)!;
 

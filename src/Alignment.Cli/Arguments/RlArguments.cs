@@ -1,10 +1,9 @@
-using System.CommandLine;
 using Alignment.Rl;
 
 namespace Alignment.Cli.Arguments;
 
 /// <summary>TRL's PPO/GRPO/RLOO config options.</summary>
-internal sealed class RlArguments
+internal sealed class RlArguments : IArgumentGroup
 {
     static readonly PpoOptions Defaults = new();
     public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label).", null, "reward_model_path", "reward-model-path");
@@ -26,12 +25,8 @@ internal sealed class RlArguments
 
     public RlArguments() => RewardModel.Required = true;
 
-    public void AddTo(Command command)
-    {
-        foreach (Option option in new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
-                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations })
-            command.Options.Add(option);
-    }
+    public IEnumerable<Option> Options => new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
+                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations };
 
     /// <summary>The options, validated together with the engine's (every bad value named at once).</summary>
     public PpoOptions Read(ParseResult parse, RlAlgorithm algorithm, Training.TrainingOptions training)

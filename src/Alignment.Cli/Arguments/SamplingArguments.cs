@@ -1,11 +1,9 @@
-using System.CommandLine;
-using Alignment.Models;
 using Alignment.Tokenization;
 
 namespace Alignment.Cli.Arguments;
 
 /// <summary>transformers' <c>GenerationConfig</c> options for <c>generate</c> and <c>chat</c>.</summary>
-internal sealed class SamplingArguments
+internal sealed class SamplingArguments : IArgumentGroup
 {
     static readonly GenerationOptions Defaults = new();
     readonly Option<int?> _maxNewTokens = CliOption.Int("max-new-tokens", "New tokens at most.", Defaults.MaxNewTokens);
@@ -14,11 +12,7 @@ internal sealed class SamplingArguments
     readonly Option<double?> _topP = CliOption.Double("top-p", "Nucleus sampling threshold; 1 = off.", Defaults.TopP);
     readonly Option<int?> _seed = CliOption.Int("seed", "Seed of the sampling generator.", null);
 
-    public void AddTo(Command command)
-    {
-        foreach (Option option in new Option[] { _maxNewTokens, _temperature, _topK, _topP, _seed })
-            command.Options.Add(option);
-    }
+    public IEnumerable<Option> Options => new Option[] { _maxNewTokens, _temperature, _topK, _topP, _seed };
 
     public GenerationOptions Read(ParseResult parse, ModelTokenizer tokenizer)
     {

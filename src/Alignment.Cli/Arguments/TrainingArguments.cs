@@ -1,10 +1,7 @@
-using System.CommandLine;
-using Alignment.Training;
-
 namespace Alignment.Cli.Arguments;
 
 /// <summary>The engine's options (transformers' <c>TrainingArguments</c> names), with a trainer's defaults.</summary>
-internal sealed class TrainingArguments
+internal sealed class TrainingArguments : IArgumentGroup
 {
     public Option<string?> Output { get; } = CliOption.Text("output", "Output folder: the trained model (a Hugging Face folder), metrics.jsonl and checkpoints.", null, "output_dir", "output-dir");
     public Option<bool> Resume { get; } = CliOption.Flag("resume", "Continue from the newest complete checkpoint in the output folder.");
@@ -34,12 +31,8 @@ internal sealed class TrainingArguments
         Output.Required = true;
     }
 
-    public void AddTo(Command command)
-    {
-        foreach (Option option in new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps })
-            command.Options.Add(option);
-    }
+    public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps };
 
     /// <summary>The options as given, validated unless the caller validates them as part of larger options.</summary>
     public TrainingOptions Read(ParseResult parse, bool validate = true)

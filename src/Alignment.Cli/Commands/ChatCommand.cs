@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Alignment.Cli.Arguments;
-using Alignment.Models;
 using Alignment.Tokenization;
 
 namespace Alignment.Cli.Commands;
@@ -10,13 +7,9 @@ internal static class ChatCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments(lora: false);
-        var sampling = new SamplingArguments();
+        var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
         var system = CliOption.Text("system", "A system message that opens the conversation.");
-        var command = new Command("chat", "Chat with a model through its chat template (an empty line or /quit ends).");
-        model.AddTo(command);
-        sampling.AddTo(command);
-        command.Options.Add(system);
+        var command = CliCommand.New("chat", "Chat with a model through its chat template (an empty line or /quit ends).", model, sampling, system);
         command.SetAction(parse =>
         {
             string folder = model.Folder(parse);

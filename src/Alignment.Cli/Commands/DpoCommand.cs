@@ -1,9 +1,4 @@
-using System.CommandLine;
-using Alignment.Cli.Arguments;
-using Alignment.Data;
 using Alignment.Losses;
-using Alignment.Models;
-using Alignment.Training;
 
 namespace Alignment.Cli.Commands;
 
@@ -12,20 +7,12 @@ internal static class DpoCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments();
-        var data = new DataArguments("Preference data (JSONL): pairs, or labelled completions for KTO.");
-        var training = new TrainingArguments(PreferenceTrainer.DefaultOptions);
-        var loss = new LossArguments();
+        var (model, data, training, loss) =
+            (new ModelArguments(), new DataArguments("Preference data (JSONL): pairs, or labelled completions for KTO."), new TrainingArguments(PreferenceTrainer.DefaultOptions), new LossArguments());
         var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
         var precompute = CliOption.Flag("precompute-ref-logps", "Compute the reference's log-probabilities once before training and free the reference.",
             "precompute_ref_log_probs", "precompute-ref-log-probs");
-        var command = new Command("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.");
-        model.AddTo(command);
-        data.AddTo(command);
-        training.AddTo(command);
-        loss.AddTo(command);
-        command.Options.Add(reference);
-        command.Options.Add(precompute);
+        var command = CliCommand.New("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.", model, data, training, loss, reference, precompute);
         command.SetAction(parse =>
         {
             IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading

@@ -1,10 +1,5 @@
-using System.CommandLine;
 using System.Globalization;
-using Alignment.Cli.Arguments;
-using Alignment.Data;
 using Alignment.Losses;
-using Alignment.Models;
-using Alignment.Training;
 
 namespace Alignment.Cli.Commands;
 
@@ -13,18 +8,12 @@ internal static class EvaluateCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments(lora: false);
-        var data = new DataArguments("Preference pairs (JSONL) to evaluate on.", evaluation: false);
+        var (model, data) = (new ModelArguments(lora: false), new DataArguments("Preference pairs (JSONL) to evaluate on.", evaluation: false));
         var reference = CliOption.Text("reference", "The reference model folder (typically the SFT model).", null, "ref_model", "ref-model");
         reference.Required = true;
         var beta = CliOption.Double("beta", "β of the implicit reward.", new PreferenceLossOptions().Beta);
         var batchSize = CliOption.Int("batch-size", "Pairs per forward pass.", PreferenceTrainer.DefaultOptions.BatchSize, "per_device_eval_batch_size");
-        var command = new Command("evaluate", "Implicit-reward accuracy and margins of a policy against its reference on pairs.");
-        model.AddTo(command);
-        data.AddTo(command);
-        command.Options.Add(reference);
-        command.Options.Add(beta);
-        command.Options.Add(batchSize);
+        var command = CliCommand.New("evaluate", "Implicit-reward accuracy and margins of a policy against its reference on pairs.", model, data, reference, beta, batchSize);
         command.SetAction(parse =>
         {
             IPreferenceLoss loss = PreferenceLosses.Dpo(parse.GetValue(beta));

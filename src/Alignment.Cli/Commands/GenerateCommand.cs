@@ -1,6 +1,3 @@
-using System.CommandLine;
-using Alignment.Cli.Arguments;
-using Alignment.Models;
 using Alignment.Tokenization;
 
 namespace Alignment.Cli.Commands;
@@ -10,14 +7,10 @@ internal static class GenerateCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments(lora: false);
-        var sampling = new SamplingArguments();
         var prompt = CliOption.Text("prompt", "The prompt (a user turn through the chat template when the model has one).");
         prompt.Required = true;
-        var command = new Command("generate", "Sample a reply to a prompt.");
-        model.AddTo(command);
-        sampling.AddTo(command);
-        command.Options.Add(prompt);
+        var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
+        var command = CliCommand.New("generate", "Sample a reply to a prompt.", model, sampling, prompt);
         command.SetAction(parse =>
         {
             var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));

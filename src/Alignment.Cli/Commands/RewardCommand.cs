@@ -1,9 +1,3 @@
-using System.CommandLine;
-using Alignment.Cli.Arguments;
-using Alignment.Data;
-using Alignment.Models;
-using Alignment.Training;
-
 namespace Alignment.Cli.Commands;
 
 /// <summary><c>align reward</c>: a Bradley–Terry reward model from preference pairs.</summary>
@@ -11,15 +5,10 @@ internal static class RewardCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments(lora: false);
-        var data = new DataArguments("Preference pairs (JSONL), any of the paired formats.");
-        var training = new TrainingArguments(RewardTrainer.DefaultOptions);
+        var (model, data, training) =
+            (new ModelArguments(lora: false), new DataArguments("Preference pairs (JSONL), any of the paired formats."), new TrainingArguments(RewardTrainer.DefaultOptions));
         var center = CliOption.Double("center-rewards-coefficient", "Weight of mean((r_chosen + r_rejected)²), which keeps rewards centred on 0; 0 = off.", 0);
-        var command = new Command("reward", "Reward modelling (Bradley–Terry) from preference pairs; saves a sequence-classification folder.");
-        model.AddTo(command);
-        data.AddTo(command);
-        training.AddTo(command);
-        command.Options.Add(center);
+        var command = CliCommand.New("reward", "Reward modelling (Bradley–Terry) from preference pairs; saves a sequence-classification folder.", model, data, training, center);
         command.SetAction(parse =>
         {
             TrainingOptions options = training.Read(parse);

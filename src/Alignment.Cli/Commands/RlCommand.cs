@@ -1,10 +1,5 @@
-using System.CommandLine;
 using System.Globalization;
-using Alignment.Cli.Arguments;
-using Alignment.Data;
-using Alignment.Models;
 using Alignment.Rl;
-using Alignment.Training;
 
 namespace Alignment.Cli.Commands;
 
@@ -13,22 +8,15 @@ internal static class RlCommand
 {
     public static Command Create(CliContext context, RlAlgorithm algorithm)
     {
-        var model = new ModelArguments();
-        var data = new DataArguments("Prompts (JSONL): {prompt} as text or messages.");
-        var training = new TrainingArguments(PpoOptions.DefaultTraining, "rollout-and-update iterations", "distinct prompts per iteration");
-        var rl = new RlArguments();
+        var (model, data, training, rl) =
+            (new ModelArguments(), new DataArguments("Prompts (JSONL): {prompt} as text or messages.", lengths: false), new TrainingArguments(PpoOptions.DefaultTraining, "rollout-and-update iterations", "distinct prompts per iteration"), new RlArguments());
         var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
-        var command = new Command(algorithm.ToString().ToLowerInvariant(), algorithm switch
+        var command = CliCommand.New(algorithm.ToString().ToLowerInvariant(), algorithm switch
         {
             RlAlgorithm.Ppo => "PPO against a reward model: value head, KL-penalised rewards, GAE.",
             RlAlgorithm.Grpo => "GRPO against a reward model: group-normalised rewards, no value model.",
             _ => "RLOO against a reward model: leave-one-out baselines, no value model.",
-        });
-        model.AddTo(command);
-        data.AddTo(command, lengths: false);
-        training.AddTo(command);
-        rl.AddTo(command);
-        command.Options.Add(reference);
+        }, model, data, training, rl, reference);
         command.SetAction(parse =>
         {
             PpoOptions options = rl.Read(parse, algorithm, training.Read(parse, validate: false)); // bad values fail before anything loads

@@ -1,9 +1,3 @@
-using System.CommandLine;
-using Alignment.Cli.Arguments;
-using Alignment.Data;
-using Alignment.Models;
-using Alignment.Training;
-
 namespace Alignment.Cli.Commands;
 
 /// <summary><c>align sft</c>: supervised fine-tuning on prompt/completion, messages or text JSONL.</summary>
@@ -11,15 +5,10 @@ internal static class SftCommand
 {
     public static Command Create(CliContext context)
     {
-        var model = new ModelArguments();
-        var data = new DataArguments("SFT data (JSONL): {prompt, completion}, {messages} or {text}.");
-        var training = new TrainingArguments(SftTrainer.DefaultOptions);
+        var (model, data, training) =
+            (new ModelArguments(), new DataArguments("SFT data (JSONL): {prompt, completion}, {messages} or {text}."), new TrainingArguments(SftTrainer.DefaultOptions));
         var packing = CliOption.Flag("packing", "Pack several examples into each row without padding.");
-        var command = new Command("sft", "Supervised fine-tuning: the NLL of the completion tokens.");
-        model.AddTo(command);
-        data.AddTo(command);
-        training.AddTo(command);
-        command.Options.Add(packing);
+        var command = CliCommand.New("sft", "Supervised fine-tuning: the NLL of the completion tokens.", model, data, training, packing);
         command.SetAction(parse =>
         {
             TrainingOptions options = training.Read(parse);

@@ -8,32 +8,16 @@ namespace Alignment.Data;
 /// One padded batch of pairs for a single forward pass: rows 0..B−1 are prompt + chosen, rows B..2B−1 prompt + rejected.
 /// Owns its tensors (outside any dispose scope); dispose it after the step.
 /// </summary>
-internal sealed class PreferenceBatch : IDisposable
+/// <param name="InputIds">[2B, T] int64 token ids, right-padded.</param>
+/// <param name="AttentionMask">[2B, T] int64, 1 for real tokens.</param>
+/// <param name="Targets">
+/// [2B, T] int64: at position t the next token when it is a completion token, else
+/// <see cref="TokenLogProbs.IgnoreIndex"/>; pass it to <see cref="TokenLogProbs.FromHidden"/> with the model's hidden
+/// states of <see cref="InputIds"/> to get each completion token's log-probability.
+/// </param>
+/// <param name="Sources">Where each pair came from.</param>
+internal sealed record PreferenceBatch(Tensor InputIds, Tensor AttentionMask, Tensor Targets, IReadOnlyList<SourceLocation> Sources) : IDisposable
 {
-    internal PreferenceBatch(Tensor inputIds, Tensor attentionMask, Tensor targets, IReadOnlyList<SourceLocation> sources)
-    {
-        InputIds = inputIds;
-        AttentionMask = attentionMask;
-        Targets = targets;
-        Sources = sources;
-    }
-
-    /// <summary>[2B, T] int64 token ids, right-padded.</summary>
-    public Tensor InputIds { get; }
-
-    /// <summary>[2B, T] int64, 1 for real tokens.</summary>
-    public Tensor AttentionMask { get; }
-
-    /// <summary>
-    /// [2B, T] int64: at position t the next token when it is a completion token, else
-    /// <see cref="TokenLogProbs.IgnoreIndex"/>; pass it to <see cref="TokenLogProbs.FromHidden"/> with the model's hidden
-    /// states of <see cref="InputIds"/> to get each completion token's log-probability.
-    /// </summary>
-    public Tensor Targets { get; }
-
-    /// <summary>Where each pair came from.</summary>
-    public IReadOnlyList<SourceLocation> Sources { get; }
-
     /// <summary>Number of pairs B.</summary>
     public int PairCount => Sources.Count;
 
@@ -43,9 +27,8 @@ internal sealed class PreferenceBatch : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        InputIds.Dispose();
-        AttentionMask.Dispose();
-        Targets.Dispose();
+        foreach (Tensor tensor in new[] { InputIds, AttentionMask, Targets })
+            tensor.Dispose();
     }
 }
 
@@ -54,32 +37,13 @@ internal sealed class PreferenceBatch : IDisposable
 /// <see cref="SegmentIds"/> as the attention mask and <see cref="PositionIds"/> as the positions, so that each sequence
 /// attends only to itself and starts at position 0. Owns its tensors; dispose it after the step.
 /// </summary>
-internal sealed class PackedBatch : IDisposable
+/// <param name="InputIds">[1, S] token ids of every sequence, back to back.</param>
+/// <param name="SegmentIds">[1, S] 1..n: which sequence each token belongs to (the attention mask of a packed row).</param>
+/// <param name="PositionIds">[1, S] positions restarting at 0 for each sequence.</param>
+/// <param name="Targets">[1, S] the next token where it is a completion token of the same sequence, else <see cref="TokenLogProbs.IgnoreIndex"/>.</param>
+/// <param name="SequenceLengths">Length of each packed sequence, in order (chosen rows first, then rejected).</param>
+internal sealed record PackedBatch(Tensor InputIds, Tensor SegmentIds, Tensor PositionIds, Tensor Targets, IReadOnlyList<long> SequenceLengths) : IDisposable
 {
-    internal PackedBatch(Tensor inputIds, Tensor segmentIds, Tensor positionIds, Tensor targets, long[] sequenceLengths)
-    {
-        InputIds = inputIds;
-        SegmentIds = segmentIds;
-        PositionIds = positionIds;
-        Targets = targets;
-        SequenceLengths = sequenceLengths;
-    }
-
-    /// <summary>[1, S] token ids of every sequence, back to back.</summary>
-    public Tensor InputIds { get; }
-
-    /// <summary>[1, S] 1..n: which sequence each token belongs to (the attention mask of a packed row).</summary>
-    public Tensor SegmentIds { get; }
-
-    /// <summary>[1, S] positions restarting at 0 for each sequence.</summary>
-    public Tensor PositionIds { get; }
-
-    /// <summary>[1, S] the next token where it is a completion token of the same sequence, else <see cref="TokenLogProbs.IgnoreIndex"/>.</summary>
-    public Tensor Targets { get; }
-
-    /// <summary>Length of each packed sequence, in order (chosen rows first, then rejected).</summary>
-    public IReadOnlyList<long> SequenceLengths { get; }
-
     /// <summary>[n, S] bool: row k selects sequence k's completion positions (to sum per-sequence log-probabilities).</summary>
     public Tensor SequenceMasks()
     {
@@ -91,10 +55,8 @@ internal sealed class PackedBatch : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        InputIds.Dispose();
-        SegmentIds.Dispose();
-        PositionIds.Dispose();
-        Targets.Dispose();
+        foreach (Tensor tensor in new[] { InputIds, SegmentIds, PositionIds, Targets })
+            tensor.Dispose();
     }
 }
 

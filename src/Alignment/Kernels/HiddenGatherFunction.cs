@@ -10,18 +10,14 @@ namespace Alignment.Kernels;
 /// </summary>
 internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFunction>
 {
-    public override string Name => nameof(HiddenGatherFunction);
+    public override string Name => "TokenLogProbs.FromHidden";
 
     /// <param name="ctx">Autograd context.</param>
     /// <param name="vars">hidden [N, H], weight [V, H], targets [N] int64, valid [N] bool, chunk size (int).</param>
     /// <returns>[N] log-probabilities in the accumulation dtype, 0 at skipped rows.</returns>
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var hidden = (Tensor)vars[0];
-        var weight = (Tensor)vars[1];
-        var targets = (Tensor)vars[2];
-        var valid = (Tensor)vars[3];
-        int chunk = (int)vars[4];
+        var (hidden, weight, targets, valid, chunk) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (int)vars[4]);
         ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
 
         Tensor rows = valid.nonzero().squeeze(1);        // [M] counted rows only: padding costs nothing

@@ -16,10 +16,7 @@ internal sealed class LogitGatherFunction : SingleTensorFunction<LogitGatherFunc
     /// <returns>[N] log-probabilities in the accumulation dtype, 0 at skipped rows.</returns>
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var logits = (Tensor)vars[0];
-        var targets = (Tensor)vars[1];
-        var valid = (Tensor)vars[2];
-        int chunk = (int)vars[3];
+        var (logits, targets, valid, chunk) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (int)vars[3]);
         long rows = logits.shape[0];
         ScalarType accumulation = TokenLogProbs.AccumulationType(logits.dtype);
 

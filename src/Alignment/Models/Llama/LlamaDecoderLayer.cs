@@ -1,7 +1,4 @@
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Alignment.Models.Llama;
 
