@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Alignment.Build;
 using TorchSharp;
 
 namespace Alignment.Native;
@@ -29,6 +30,7 @@ public static class TorchRuntime
     {
         try
         {
+            WeakenUnneededVersionNeeds(BridgeCandidates(AppContext.BaseDirectory));
             torch.InitializeDeviceType(DeviceType.CPU);
             return null;
         }
@@ -44,6 +46,35 @@ public static class TorchRuntime
         if (!OperatingSystem.IsLinux() || !Directory.Exists(baseDirectory))
             return [];
         return Directory.EnumerateFiles(baseDirectory, BridgeLibrary, SearchOption.AllDirectories).Order(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Applies the package's build-time fix to the app's own copies of the native bridge before the first load: the
+    /// libstdc++ version needs that this system lacks and that only unused symbols ask for are marked weak (through a
+    /// temporary copy and a rename; a package-cache hard link is never modified). A build through the package already
+    /// did this; an app that references the library as a project relies on it. A folder that cannot be written is left
+    /// as it is (the load failure then explains).
+    /// </summary>
+    /// <returns>The files changed.</returns>
+    internal static IReadOnlyList<string> WeakenUnneededVersionNeeds(IEnumerable<string> candidates)
+    {
+        var changed = new List<string>();
+        if (!OperatingSystem.IsLinux() || ElfVersionNeeds.FindSystemLibStdCxx() is not { } libStdCxx)
+            return changed;
+        HashSet<string> available = ElfVersionNeeds.DefinedVersions(libStdCxx);
+        foreach (string file in candidates)
+        {
+            try
+            {
+                if (ElfVersionNeeds.WeakenMissingHarmless(file, available).Weakened.Count > 0)
+                    changed.Add(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+            {
+                // read-only or unreadable: the load reports what is wrong with this file
+            }
+        }
+        return changed;
     }
 
     /// <summary>
@@ -69,9 +100,10 @@ public static class TorchRuntime
             : "no copy of " + BridgeLibrary + " failed to load on its own; the failure is in a library it depends on (libtorch) " +
               "or no TorchSharp backend package (TorchSharp-cpu, TorchSharp-cuda-*) is referenced by the app.";
         string hint = detail.Contains("GLIBCXX_", StringComparison.Ordinal)
-            ? Environment.NewLine + "The system's libstdc++ is older than the one TorchSharp was built with. Referencing the Alignment " +
-              "package patches the copy in the build output automatically (its buildTransitive target); check that the target ran " +
-              "(AlignmentPatchNativeLibraries is not false) and that the app runs from its build or publish folder."
+            ? Environment.NewLine + "The system's libstdc++ is older than the one TorchSharp was built with. The Alignment package " +
+              "patches the copy in the build output (its buildTransitive target), and TorchRuntime.EnsureLoaded patches the app's own " +
+              "copy before the first load when its folder is writable; check that the app runs from its build or publish folder, that " +
+              "AlignmentPatchNativeLibraries is not false, and that EnsureLoaded runs before the first tensor operation."
             : "";
         return "TorchSharp's native libraries could not be loaded." + Environment.NewLine + detail + hint;
     }

@@ -1,8 +1,6 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
-using Alignment.Build;
 
-namespace Alignment.Tests.Native;
+namespace Alignment.Build.Tests;
 
 public sealed class ElfVersionNeedsTests : IDisposable
 {
@@ -11,20 +9,10 @@ public sealed class ElfVersionNeedsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
-    /// <summary>The file exactly as the TorchSharp package ships it, in the NuGet package folder.</summary>
-    static string PristineBridge()
-    {
-        string root = typeof(ElfVersionNeedsTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "NuGetPackageRoot").Value!;
-        string path = Path.Combine(root, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
-        Assert.True(File.Exists(path), $"expected TorchSharp's native bridge at {path}");
-        return path;
-    }
-
     string CopyOfPristine()
     {
         string copy = Path.Combine(_folder, "libLibTorchSharp.so");
-        File.Copy(PristineBridge(), copy);
+        File.Copy(Fixture.PristineBridge(), copy);
         return copy;
     }
 
@@ -36,7 +24,7 @@ public sealed class ElfVersionNeedsTests : IDisposable
     [Fact]
     public void Pristine_bridge_needs_GLIBCXX_3_4_32_for_one_harmless_symbol_only()
     {
-        var need = ElfVersionNeeds.ReadNeeds(PristineBridge()).Single(n => n.Version == Missing);
+        var need = ElfVersionNeeds.ReadNeeds(Fixture.PristineBridge()).Single(n => n.Version == Missing);
         Assert.Equal("libstdc++.so.6", need.Library);
         Assert.False(need.IsWeak);
         Assert.Equal(["_ZSt21ios_base_library_initv"], need.Symbols);
@@ -112,7 +100,7 @@ public sealed class ElfVersionNeedsTests : IDisposable
     public void A_hard_linked_source_such_as_a_package_cache_entry_is_never_modified()
     {
         string cache = Path.Combine(_folder, "cache.so");
-        File.Copy(PristineBridge(), cache);
+        File.Copy(Fixture.PristineBridge(), cache);
         string output = Path.Combine(_folder, "output.so");
         Assert.Equal(0, HardLink(cache, output));
         byte[] before = File.ReadAllBytes(cache);

@@ -1,12 +1,15 @@
-// Source of the AlignmentWeakenUnneededGlibcxx MSBuild task, compiled by RoslynCodeTaskFactory from
-// buildTransitive/Alignment.targets (so it sticks to the netstandard API) and by the test project.
+// Reads and edits the GNU symbol-versioning sections of 64-bit little-endian ELF files.
 //
 // Why: TorchSharp 0.107's libLibTorchSharp.so lists GLIBCXX_3.4.32 (GCC 13) in its version needs for a
 // single symbol, std::ios_base_library_init, which only forces the dependency and is never called.
 // Debian 12 and Ubuntu 22.04 ship GLIBCXX_3.4.30, so the loader refuses the file. Marking that one
 // version-needed entry weak (VER_FLG_WEAK) makes the loader accept its absence. The change is made only
-// on the copy in the build or publish output, and only for versions whose every symbol is known to be
-// harmless when absent.
+// on a copy in an app's build, publish or run folder, and only for versions whose every symbol is known to
+// be harmless when absent.
+//
+// Compiled into Alignment.Build.dll (the MSBuild task that patches build and publish output) and, as a
+// linked file, into Alignment.dll (TorchRuntime patches the app's own copy before the first load, which is
+// what an app that references the library as a project relies on).
 #nullable enable
 using System;
 using System.Collections.Generic;
@@ -14,53 +17,11 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
-using Microsoft.Build.Framework;
-using Microsoft.Build.Utilities;
 
 namespace Alignment.Build
 {
-    /// <summary>Weakens missing, harmless libstdc++ version needs of the ELF files in a folder.</summary>
-    public sealed class AlignmentWeakenUnneededGlibcxx : Microsoft.Build.Utilities.Task
-    {
-        /// <summary>The folder whose shared objects (searched recursively) are checked.</summary>
-        [Required]
-        public string Directory { get; set; } = "";
-
-        /// <summary>Optional path of the libstdc++ to compare against; found on the system when empty.</summary>
-        public string SystemLibStdCxx { get; set; } = "";
-
-        public override bool Execute()
-        {
-            if (!System.IO.Directory.Exists(Directory))
-                return true;
-            string? libStdCxx = string.IsNullOrEmpty(SystemLibStdCxx) ? ElfVersionNeeds.FindSystemLibStdCxx() : SystemLibStdCxx;
-            if (libStdCxx == null)
-            {
-                Log.LogMessage(MessageImportance.Normal,
-                    "Alignment: no system libstdc++.so.6 found; native files in '{0}' left as they are.", Directory);
-                return true;
-            }
-            HashSet<string> available = ElfVersionNeeds.DefinedVersions(libStdCxx);
-            var patched = new List<string>();
-            foreach (string file in ElfVersionNeeds.SharedObjectsUnder(Directory))
-            {
-                ElfPatchResult result = ElfVersionNeeds.WeakenMissingHarmless(file, available);
-                if (result.Weakened.Count > 0)
-                    patched.Add(file + " (" + string.Join(", ", result.Weakened) + ")");
-                foreach (string blocked in result.Blocking)
-                    Log.LogWarning("Alignment: {0} needs {1}, which {2} does not define; it is used by symbols that may be " +
-                        "called, so it was left as is and the file will not load on this system.", file, blocked, libStdCxx);
-            }
-            if (patched.Count > 0)
-                Log.LogMessage(MessageImportance.High,
-                    "Alignment: marked as weak the libstdc++ versions missing from {0} and needed only by unused symbols, in: {1}",
-                    libStdCxx, string.Join("; ", patched));
-            return !Log.HasLoggedErrors;
-        }
-    }
-
     /// <summary>What <see cref="ElfVersionNeeds.WeakenMissingHarmless"/> did to one file.</summary>
-    public sealed class ElfPatchResult
+    internal sealed class ElfPatchResult
     {
         /// <summary>Versions newly marked weak in this call.</summary>
         public List<string> Weakened { get; } = new List<string>();
@@ -73,7 +34,7 @@ namespace Alignment.Build
     }
 
     /// <summary>Reads and edits the GNU symbol-versioning sections of 64-bit little-endian ELF files.</summary>
-    public static class ElfVersionNeeds
+    internal static partial class ElfVersionNeeds
     {
         /// <summary>Symbols that reference a version only to force a dependency; their absence is harmless.</summary>
         public static readonly HashSet<string> HarmlessSymbols = new HashSet<string>(StringComparer.Ordinal)
@@ -307,60 +268,6 @@ namespace Alignment.Build
                 total += read;
             }
             return total;
-        }
-
-        sealed class ElfSection
-        {
-            public uint Type;
-            public ulong Offset;
-            public ulong Size;
-            public uint Link;
-            public uint Info;
-        }
-
-        sealed class ElfFile
-        {
-            public List<ElfSection> Sections = new List<ElfSection>();
-            long _length;
-
-            public static ElfFile Read(Stream stream, string path)
-            {
-                var header = new byte[64];
-                if (ReadFully(stream, header) < header.Length || header[4] != 2 || header[5] != 1)
-                    throw new InvalidDataException(path + " is not a 64-bit little-endian ELF file.");
-                ulong sectionOffset = BitConverter.ToUInt64(header, 0x28);
-                ushort entrySize = BitConverter.ToUInt16(header, 0x3A);
-                ushort count = BitConverter.ToUInt16(header, 0x3C);
-                var elf = new ElfFile { _length = stream.Length };
-                if (sectionOffset == 0 || count == 0 || entrySize < 64 || (long)sectionOffset + (long)count * entrySize > stream.Length)
-                    return elf;
-                var table = new byte[count * entrySize];
-                stream.Seek((long)sectionOffset, SeekOrigin.Begin);
-                ReadFully(stream, table);
-                for (int i = 0; i < count; i++)
-                {
-                    int at = i * entrySize;
-                    elf.Sections.Add(new ElfSection
-                    {
-                        Type = BitConverter.ToUInt32(table, at + 4),
-                        Offset = BitConverter.ToUInt64(table, at + 24),
-                        Size = BitConverter.ToUInt64(table, at + 32),
-                        Link = BitConverter.ToUInt32(table, at + 40),
-                        Info = BitConverter.ToUInt32(table, at + 44),
-                    });
-                }
-                return elf;
-            }
-
-            public byte[] ReadSection(Stream stream, ElfSection section)
-            {
-                if ((long)section.Offset + (long)section.Size > _length)
-                    throw new InvalidDataException("An ELF section lies past the end of the file.");
-                var data = new byte[section.Size];
-                stream.Seek((long)section.Offset, SeekOrigin.Begin);
-                ReadFully(stream, data);
-                return data;
-            }
         }
     }
 }
