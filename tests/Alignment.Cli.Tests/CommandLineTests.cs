@@ -119,4 +119,33 @@ public sealed class CommandLineTests : CliFixture
         Assert.Contains("gradient_accumulation_steps", error);
         Assert.Contains("max_grad_norm", error);
     }
+
+    [Fact]
+    public void Sft_mixing_early_stopping_lora_targets_and_truncation_are_reachable()
+    {
+        string output = Path.Combine(_models.Root, "mix");
+        string sft = Data("mix-sft.jsonl", """{"prompt": "hello", "completion": " world"}""");
+        var (code, text, error) = Run("dpo", "--model", ModelFolder(), "--dataset", Pairs(), "--eval-dataset", Pairs(), "--output", output,
+            "--sft-dataset", sft, "--sft-weight", "0.5", "--lora-rank", "2", "--lora-target-modules", "q_proj,v_proj", "--truncation-mode", "keep_start",
+            "--max-steps", "10", "--batch-size", "3", "--eval-steps", "1", "--learning-rate", "1e-12",
+            "--metric-for-best-model", "eval_loss", "--early-stopping-patience", "1");
+        Assert.True(code == 0, error);
+        Assert.Contains("(stopped early)", text); // a learning rate of 1e-12 leaves eval_loss where it was
+        var lines = File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Contains(lines, l => l.ContainsKey("sft_loss"));
+    }
+
+    [Theory]
+    [InlineData("dpo", "--sft-weight", "2", "share of SFT steps")]
+    [InlineData("dpo", "--lora-target-modules", ",", "target_modules")]
+    [InlineData("grpo", "--kl-target", "-1", "target KL")]
+    public void Bad_values_of_the_other_options_fail_before_loading(string command, string option, string value, string named)
+    {
+        string[] extra = command == "dpo"
+            ? ["--sft-dataset", Data("s.jsonl", """{"prompt": "a", "completion": " b"}"""), "--sft-mix-mode", "sequential", "--lora-rank", "2"]
+            : ["--reward-model", "nowhere"];
+        var (code, _, error) = Run([command, "--model", ModelFolder(), "--dataset", Pairs(), "--output", Path.Combine(_models.Root, "o"), .. extra, option, value]);
+        Assert.Equal(2, code);
+        Assert.Contains(named, error);
+    }
 }

@@ -8,6 +8,7 @@ internal sealed class DataArguments : IArgumentGroup
     readonly Option<int?> _maxLength = CliOption.Int("max-length", "Prompt plus completion tokens; completions are cut to fit.", new TokenizationOptions().MaxLength);
     readonly Option<int?> _maxPromptLength = CliOption.Int("max-prompt-length", "Prompt tokens (the start is cut).", new TokenizationOptions().MaxPromptLength);
     readonly Option<int?> _maxCompletionLength = CliOption.Int("max-completion-length", "Completion tokens (the end is cut).", new TokenizationOptions().MaxCompletionLength);
+    readonly Option<string?> _truncationMode = CliOption.Choice("truncation-mode", "Which end of a too-long prompt to keep.", "keep_end", ["keep_end", "keep_start"]);
     readonly Option<bool> _skipBadRows = CliOption.Flag("skip-bad-rows", "Skip malformed lines (reported) instead of stopping at the first.");
     readonly bool _evaluation, _lengths;
 
@@ -24,7 +25,7 @@ internal sealed class DataArguments : IArgumentGroup
 
     public IEnumerable<Option> Options =>
         new Option?[] { Dataset, _evaluation ? _evalDataset : null, _skipBadRows }
-            .Concat(_lengths ? [_maxLength, _maxPromptLength, _maxCompletionLength] : []).OfType<Option>();
+            .Concat(_lengths ? [_maxLength, _maxPromptLength, _maxCompletionLength, _truncationMode] : []).OfType<Option>();
 
     /// <summary>The training data file, checked to exist.</summary>
     public string TrainFile(ParseResult parse) => Existing(parse.GetValue(Dataset)!, "dataset");
@@ -41,6 +42,7 @@ internal sealed class DataArguments : IArgumentGroup
             MaxLength = parse.GetValue(_maxLength),
             MaxPromptLength = parse.GetValue(_maxPromptLength),
             MaxCompletionLength = parse.GetValue(_maxCompletionLength),
+            PromptTruncation = parse.GetValue(_truncationMode) == "keep_start" ? TruncationMode.KeepStart : TruncationMode.KeepEnd,
         };
         options.Validate();
         return options;

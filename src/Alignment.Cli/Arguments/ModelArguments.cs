@@ -14,6 +14,8 @@ internal sealed class ModelArguments : IArgumentGroup
     readonly Option<int?> _loraRank = CliOption.Int("lora-rank", "Train LoRA adapters of this rank instead of all weights (the saved model has them merged).", null, "lora_r", "lora-r");
     readonly Option<double?> _loraAlpha = CliOption.Double("lora-alpha", "LoRA scaling α.", new LoraOptions().Alpha);
     readonly Option<double?> _loraDropout = CliOption.Double("lora-dropout", "Dropout on the LoRA path.", new LoraOptions().Dropout);
+    readonly Option<string?> _loraTargets = CliOption.Text("lora-target-modules", "Comma-separated projections that get adapters.",
+        string.Join(",", LoraOptions.AllProjections));
     readonly bool _lora;
 
     public ModelArguments(bool lora = true)
@@ -22,7 +24,7 @@ internal sealed class ModelArguments : IArgumentGroup
         Model.Required = true;
     }
 
-    public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout] : []);
+    public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout, _loraTargets] : []);
 
     public string Folder(ParseResult parse) => parse.GetValue(Model)!;
 
@@ -55,7 +57,13 @@ internal sealed class ModelArguments : IArgumentGroup
     {
         if (!_lora || parse.GetValue(_loraRank) is not { } rank)
             return null;
-        var lora = new LoraOptions { Rank = rank, Alpha = parse.GetValue(_loraAlpha)!.Value, Dropout = parse.GetValue(_loraDropout)!.Value };
+        var lora = new LoraOptions
+        {
+            Rank = rank,
+            Alpha = parse.GetValue(_loraAlpha)!.Value,
+            Dropout = parse.GetValue(_loraDropout)!.Value,
+            TargetModules = parse.GetValue(_loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
         lora.Validate();
         return lora;
     }

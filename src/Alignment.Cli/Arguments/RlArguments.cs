@@ -21,12 +21,15 @@ internal sealed class RlArguments : IArgumentGroup
     readonly Option<int?> _topK = CliOption.Int("top-k", "Top-k of the rollouts; 0 = off.", Defaults.TopK);
     readonly Option<double?> _topP = CliOption.Double("top-p", "Top-p of the rollouts; 1 = off.", Defaults.TopP);
     readonly Option<double?> _missingEos = CliOption.Double("missing-eos-penalty", "Subtracted from the score of completions that end without EOS.", Defaults.MissingEosPenalty);
+    readonly Option<double?> _klTarget = CliOption.Double("kl-target", "Target KL of the adaptive KL controller (Ziegler et al.); fixed --kl-coef when not given.", Defaults.KlTarget, "target");
+    readonly Option<double?> _klHorizon = CliOption.Double("kl-horizon", "Horizon of the adaptive KL controller.", Defaults.KlHorizon, "horizon");
+    readonly Option<double?> _entropyCoef = CliOption.Double("entropy-coef", "Weight of an entropy bonus; 0 = off.", Defaults.EntropyCoef);
     readonly Option<int?> _generations = CliOption.Int("num-generations", "Samples per prompt (GRPO, RLOO).", Defaults.NumGenerations, "rloo_k", "rloo-k");
 
     public RlArguments() => RewardModel.Required = true;
 
     public IEnumerable<Option> Options => new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
-                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations };
+                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations, _klTarget, _klHorizon, _entropyCoef };
 
     /// <summary>The options, validated together with the engine's (every bad value named at once).</summary>
     public PpoOptions Read(ParseResult parse, RlAlgorithm algorithm, Training.TrainingOptions training)
@@ -50,6 +53,9 @@ internal sealed class RlArguments : IArgumentGroup
             TopP = parse.GetValue(_topP)!.Value,
             MissingEosPenalty = parse.GetValue(_missingEos),
             NumGenerations = parse.GetValue(_generations)!.Value,
+            KlTarget = parse.GetValue(_klTarget),
+            KlHorizon = parse.GetValue(_klHorizon)!.Value,
+            EntropyCoef = parse.GetValue(_entropyCoef)!.Value,
         };
         options.Validate();
         return options;

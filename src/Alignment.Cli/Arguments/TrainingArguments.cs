@@ -9,6 +9,10 @@ internal sealed class TrainingArguments : IArgumentGroup
     readonly Option<double?> _learningRate, _warmupRatio, _weightDecay, _maxGradNorm;
     readonly Option<string?> _schedule;
     readonly Option<int?> _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps;
+    readonly Option<bool> _skipNonFinite = CliOption.Flag("skip-non-finite-steps", "Skip (and log) a step whose loss or gradient is NaN/∞ instead of stopping.");
+    readonly Option<string?> _bestMetric = CliOption.Text("metric-for-best-model", "Stop early when this evaluation metric (eval_loss, eval_rewards/accuracies …) stops improving.");
+    readonly Option<int?> _patience = CliOption.Int("early-stopping-patience", "Evaluations without improvement before stopping early.", null);
+    readonly Option<bool> _greaterIsBetter = CliOption.Flag("greater-is-better", "The early-stopping metric improves upwards.");
 
     /// <param name="defaults">The trainer's defaults, shown in <c>--help</c>.</param>
     /// <param name="stepsMeaning">What one step is, for the help of <c>--max-steps</c>.</param>
@@ -32,7 +36,18 @@ internal sealed class TrainingArguments : IArgumentGroup
     }
 
     public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps };
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter };
+
+    /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
+    EarlyStopping? EarlyStoppingOf(ParseResult parse)
+    {
+        string? metric = parse.GetValue(_bestMetric);
+        int? patience = parse.GetValue(_patience);
+        if (metric is null && patience is null)
+            return null;
+        var stopping = new EarlyStopping(metric ?? "eval_loss", GreaterIsBetter: parse.GetValue(_greaterIsBetter));
+        return patience is { } value ? stopping with { Patience = value } : stopping;
+    }
 
     /// <summary>The options as given, validated unless the caller validates them as part of larger options.</summary>
     public TrainingOptions Read(ParseResult parse, bool validate = true)
@@ -51,6 +66,8 @@ internal sealed class TrainingArguments : IArgumentGroup
             Seed = parse.GetValue(_seed)!.Value,
             SaveSteps = parse.GetValue(_saveSteps),
             EvalSteps = parse.GetValue(_evalSteps),
+            SkipNonFiniteSteps = parse.GetValue(_skipNonFinite),
+            EarlyStopping = EarlyStoppingOf(parse),
             OutputDir = parse.GetValue(Output),
             TensorBoardDir = parse.GetValue(LoggingDir),
         };

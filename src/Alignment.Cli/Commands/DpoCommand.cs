@@ -12,7 +12,11 @@ internal static class DpoCommand
         var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
         var precompute = CliOption.Flag("precompute-ref-logps", "Compute the reference's log-probabilities once before training and free the reference.",
             "precompute_ref_log_probs", "precompute-ref-log-probs");
-        var command = CliCommand.New("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.", model, data, training, loss, reference, precompute);
+        var sftDataset = CliOption.Text("sft-dataset", "SFT data (JSONL) mixed into training against forgetting.");
+        var sftWeight = CliOption.Double("sft-weight", "Interleaved: the weight of the SFT loss; sequential: the share of SFT steps.", new SftMix([]).Weight);
+        var sftMode = CliOption.Choice("sft-mix-mode", "How SFT data is mixed in.", "interleaved", ["interleaved", "sequential"]);
+        var command = CliCommand.New("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.",
+            model, data, training, loss, reference, precompute, sftDataset, sftWeight, sftMode);
         command.SetAction(parse =>
         {
             IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading
@@ -28,31 +32,51 @@ internal static class DpoCommand
             var evalReport = evalFile is null ? null : new TokenizationReport();
             DataReadOptions read = data.ReadOptions(parse);
             bool resume = parse.GetValue(training.Resume);
-            using PolicyModel policy = model.LoadPolicy(parse, lora);
-            using ReferenceModel? referenceModel = !objective.Requirements.Reference ? null
-                : parse.GetValue(reference) is { } folder ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
-                : policy.CreateReference();        // without --reference, the starting model is the reference
-            TrainingResult result;
+            // Every file is read and checked before a model loads; then the policy, and the reference when the loss needs one.
+            (PolicyModel Policy, ReferenceModel? Reference) Load()
+            {
+                PolicyModel policy = model.LoadPolicy(parse, lora);
+                ReferenceModel? frozen = !objective.Requirements.Reference ? null
+                    : parse.GetValue(reference) is { } folder ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
+                    : policy.CreateReference();        // without --reference, the starting model is the reference
+                return (policy, frozen);
+            }
             if (objective.Requirements.Data == PreferenceDataKind.Unpaired)
             {
                 List<TokenizedCompletion> Read(string path, TokenizationReport counts) =>
                     PreferenceFormats.ReadUnpaired(path, read).Select(r => tokenize.Tokenize(r, counts)).OfType<TokenizedCompletion>().ToList();
                 var train = Read(trainFile, report);
                 var eval = evalFile is null ? null : Read(evalFile, evalReport!);
-                result = new PreferenceTrainer(policy, objective, options, referenceModel, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
-                return context.Finish(policy.Model, result, options.OutputDir!, "examples", report, evalReport);
+                var (kto, ktoReference) = Load();
+                using (kto)
+                using (ktoReference)
+                {
+                    TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
+                    return context.Finish(kto.Model, unpaired, options.OutputDir!, "examples", report, evalReport);
+                }
             }
             var pairs = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, read), report).ToList();
             var evalPairs = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, read), evalReport!).ToList();
-            ReferenceLogProbs? precomputed = null;
-            if (referenceModel is not null && parse.GetValue(precompute))
+            SftMix? mix = parse.GetValue(sftDataset) is { } sftFile
+                ? new SftMix(PreferenceFormats.ReadSft(File.Exists(sftFile) ? sftFile : throw new FileNotFoundException($"--sft-dataset: no file at '{sftFile}'.", sftFile), read)
+                        .Select(e => tokenize.Tokenize(e, new TokenizationReport())).OfType<TokenizedCompletion>().ToList(),
+                    parse.GetValue(sftWeight)!.Value, parse.GetValue(sftMode) == "sequential" ? SftMixMode.Sequential : SftMixMode.Interleaved)
+                : null;
+            mix?.Validate();
+            var (policy, referenceModel) = Load();
+            using (policy)
+            using (referenceModel)
             {
-                precomputed = ReferenceLogProbs.Compute(referenceModel, [.. pairs, .. evalPairs ?? []], options);
-                precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
+                ReferenceLogProbs? precomputed = null;
+                if (referenceModel is not null && parse.GetValue(precompute))
+                {
+                    precomputed = ReferenceLogProbs.Compute(referenceModel, [.. pairs, .. evalPairs ?? []], options);
+                    precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
+                }
+                TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, callbacks: context.Callbacks)
+                    .Train(pairs, evalPairs, resume, context.Cancel);
+                return context.Finish(policy.Model, result, options.OutputDir!, "pairs", report, evalReport);
             }
-            result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, callbacks: context.Callbacks)
-                .Train(pairs, evalPairs, resume, context.Cancel);
-            return context.Finish(policy.Model, result, options.OutputDir!, "pairs", report, evalReport);
         });
         return command;
     }

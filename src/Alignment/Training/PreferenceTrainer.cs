@@ -40,8 +40,7 @@ public sealed class PreferenceTrainer
     public PreferenceTrainer(PolicyModel policy, IPreferenceLoss loss, TrainingOptions options, ICausalLM? reference = null,
         ReferenceLogProbs? precomputed = null, SftMix? sftMix = null, ILogger? logger = null, IEnumerable<ITrainingCallback>? callbacks = null)
     {
-        if (sftMix is not null && (sftMix.Data.Count == 0 || !(sftMix.Weight > 0) || sftMix.Mode == SftMixMode.Sequential && !(sftMix.Weight < 1)))
-            throw new ArgumentException("SFT mixing needs data and a weight > 0 (and < 1 for the sequential mode).", nameof(sftMix));
+        sftMix?.Validate();
         _sftMix = sftMix;
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _loss = loss ?? throw new ArgumentNullException(nameof(loss));
