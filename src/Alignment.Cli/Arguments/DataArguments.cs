@@ -27,6 +27,13 @@ internal sealed class DataArguments : IArgumentGroup
         new Option?[] { Dataset, _evaluation ? _evalDataset : null, _skipBadRows }
             .Concat(_lengths ? [_maxLength, _maxPromptLength, _maxCompletionLength, _truncationMode] : []).OfType<Option>();
 
+    /// <summary>The files, checked to exist, with the model folder's tokenizer and the length limits (validated).</summary>
+    public DataSource Open(ParseResult parse, string modelFolder)
+    {
+        TokenizationOptions limits = Tokenization(parse);
+        return new DataSource(TrainFile(parse), EvalFile(parse), ReadOptions(parse), limits, modelFolder);
+    }
+
     /// <summary>The training data file, checked to exist.</summary>
     public string TrainFile(ParseResult parse) => Existing(parse.GetValue(Dataset)!, "dataset");
 

@@ -22,15 +22,8 @@ internal static class DpoCommand
             IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading
             TrainingOptions options = training.Read(parse);
             LoraOptions? lora = model.Lora(parse);
-            TokenizationOptions limits = data.Tokenization(parse);
-            string trainFile = data.TrainFile(parse);
-            string? evalFile = data.EvalFile(parse);
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
-            options = options with { PaddingValue = tokenizer.PadTokenId ?? 0 };
-            var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
-            var report = new TokenizationReport();
-            var evalReport = evalFile is null ? null : new TokenizationReport();
-            DataReadOptions read = data.ReadOptions(parse);
+            DataSource source = data.Open(parse, model.Folder(parse));
+            options = options with { PaddingValue = source.PaddingValue };
             bool resume = parse.GetValue(training.Resume);
             // Every file is read and checked before a model loads; then the policy, and the reference when the loss needs one.
             (PolicyModel Policy, ReferenceModel? Reference) Load()
@@ -43,23 +36,18 @@ internal static class DpoCommand
             }
             if (objective.Requirements.Data == PreferenceDataKind.Unpaired)
             {
-                List<TokenizedCompletion> Read(string path, TokenizationReport counts) =>
-                    PreferenceFormats.ReadUnpaired(path, read).Select(r => tokenize.Tokenize(r, counts)).OfType<TokenizedCompletion>().ToList();
-                var train = Read(trainFile, report);
-                var eval = evalFile is null ? null : Read(evalFile, evalReport!);
+                var (train, eval) = source.Unpaired();
                 var (kto, ktoReference) = Load();
                 using (kto)
                 using (ktoReference)
                 {
                     TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
-                    return context.Finish(kto.Model, unpaired, options.OutputDir!, "examples", report, evalReport);
+                    return context.Finish(kto.Model, unpaired, options.OutputDir!, "examples", source.TrainReport, source.EvalReport);
                 }
             }
-            var pairs = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, read), report).ToList();
-            var evalPairs = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, read), evalReport!).ToList();
+            var (pairs, evalPairs) = source.Pairs();
             SftMix? mix = parse.GetValue(sftDataset) is { } sftFile
-                ? new SftMix(PreferenceFormats.ReadSft(File.Exists(sftFile) ? sftFile : throw new FileNotFoundException($"--sft-dataset: no file at '{sftFile}'.", sftFile), read)
-                        .Select(e => tokenize.Tokenize(e, new TokenizationReport())).OfType<TokenizedCompletion>().ToList(),
+                ? new SftMix(source.SftFrom(File.Exists(sftFile) ? sftFile : throw new FileNotFoundException($"--sft-dataset: no file at '{sftFile}'.", sftFile)),
                     parse.GetValue(sftWeight)!.Value, parse.GetValue(sftMode) == "sequential" ? SftMixMode.Sequential : SftMixMode.Interleaved)
                 : null;
             mix?.Validate();
@@ -75,7 +63,7 @@ internal static class DpoCommand
                 }
                 TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, callbacks: context.Callbacks)
                     .Train(pairs, evalPairs, resume, context.Cancel);
-                return context.Finish(policy.Model, result, options.OutputDir!, "pairs", report, evalReport);
+                return context.Finish(policy.Model, result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);
             }
         });
         return command;

@@ -17,19 +17,16 @@ internal static class EvaluateCommand
         command.SetAction(parse =>
         {
             IPreferenceLoss loss = PreferenceLosses.Dpo(parse.GetValue(beta));
-            TokenizationOptions limits = data.Tokenization(parse);
-            string file = data.TrainFile(parse);
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
-            var options = PreferenceTrainer.DefaultOptions with { BatchSize = parse.GetValue(batchSize)!.Value, PaddingValue = tokenizer.PadTokenId ?? 0 };
+            DataSource source = data.Open(parse, model.Folder(parse));
+            var options = PreferenceTrainer.DefaultOptions with { BatchSize = parse.GetValue(batchSize)!.Value, PaddingValue = source.PaddingValue };
             options.Validate();
-            var report = new TokenizationReport();
-            var pairs = new PreferenceTokenizer(tokenizer, template, limits).TokenizeAll(PreferenceData.ReadPairs(file, data.ReadOptions(parse)), report).ToList();
+            var (pairs, _) = source.Pairs();
             using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse)));
             using var referenceModel = ReferenceModel.Own(LlamaForCausalLM.FromPretrained(parse.GetValue(reference)!, model.LoadOptions(parse)));
             var trainer = new PreferenceTrainer(policy, loss, options, referenceModel);
             foreach (var (name, value) in trainer.Evaluate(pairs).OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}\t{value:G6}"));
-            context.Output.WriteLine(report.Describe("pairs"));
+            context.Output.WriteLine(source.TrainReport.Describe("pairs"));
             return 0;
         });
         return command;

@@ -15,20 +15,13 @@ internal static class RewardCommand
             double coefficient = parse.GetValue(center)!.Value;
             if (!(coefficient >= 0))
                 throw new ArgumentException($"--center-rewards-coefficient must be >= 0, got {coefficient}.");
-            TokenizationOptions limits = data.Tokenization(parse);
-            string trainFile = data.TrainFile(parse);
-            string? evalFile = data.EvalFile(parse);
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
-            var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
-            var report = new TokenizationReport();
-            var train = tokenize.TokenizeAll(PreferenceData.ReadPairs(trainFile, data.ReadOptions(parse)), report).ToList();
-            var evalReport = evalFile is null ? null : new TokenizationReport();
-            var eval = evalFile is null ? null : tokenize.TokenizeAll(PreferenceData.ReadPairs(evalFile, data.ReadOptions(parse)), evalReport!).ToList();
+            DataSource source = data.Open(parse, model.Folder(parse));
+            var (train, eval) = source.Pairs();
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
-            TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = tokenizer.PadTokenId ?? 0 }, coefficient, callbacks: context.Callbacks)
+            TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
             reward.SavePretrained(options.OutputDir!);
-            return context.Summary(result, options.OutputDir!, "pairs", report, evalReport);
+            return context.Summary(result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);
         });
         return command;
     }

@@ -13,21 +13,12 @@ internal static class SftCommand
         {
             TrainingOptions options = training.Read(parse);
             LoraOptions? lora = model.Lora(parse);
-            TokenizationOptions limits = data.Tokenization(parse);
-            string trainFile = data.TrainFile(parse);
-            string? evalFile = data.EvalFile(parse);
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
-            var tokenize = new PreferenceTokenizer(tokenizer, template, limits);
-            var report = new TokenizationReport();
-            var evalReport = evalFile is null ? null : new TokenizationReport();
-            List<TokenizedCompletion> Read(string path, TokenizationReport counts) =>
-                PreferenceFormats.ReadSft(path, data.ReadOptions(parse)).Select(e => tokenize.Tokenize(e, counts)).OfType<TokenizedCompletion>().ToList();
-            var train = Read(trainFile, report);
-            var eval = evalFile is null ? null : Read(evalFile, evalReport!);
+            DataSource source = data.Open(parse, model.Folder(parse));
+            var (train, eval) = source.Sft();
             using PolicyModel policy = model.LoadPolicy(parse, lora);
-            TrainingResult result = new SftTrainer(policy, options with { PaddingValue = tokenizer.PadTokenId ?? 0 }, parse.GetValue(packing), callbacks: context.Callbacks)
+            TrainingResult result = new SftTrainer(policy, options with { PaddingValue = source.PaddingValue }, parse.GetValue(packing), callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
-            return context.Finish(policy.Model, result, options.OutputDir!, "examples", report, evalReport);
+            return context.Finish(policy.Model, result, options.OutputDir!, "examples", source.TrainReport, source.EvalReport);
         });
         return command;
     }
