@@ -29,8 +29,16 @@ internal static class AlignCli
             ParseResult parse = root.Parse(ConfigFile.Merge(args, root));
             if (parse.Errors.Count > 0)
             {
+                string? previous = null;
                 foreach (var problem in parse.Errors)
-                    error.WriteLine($"align: error: {problem.Message}{Suggestion(problem.Message, parse.CommandResult.Command)}");
+                {
+                    // the value after an unknown option is reported as unknown too: say it once
+                    bool valueOfUnknown = previous?.Contains("'--", StringComparison.Ordinal) == true && !problem.Message.Contains("'-", StringComparison.Ordinal)
+                        && previous.StartsWith("Unrecognized", StringComparison.Ordinal) && problem.Message.StartsWith("Unrecognized", StringComparison.Ordinal);
+                    if (!valueOfUnknown)
+                        error.WriteLine($"align: error: {problem.Message}{Suggestion(problem.Message, parse.CommandResult.Command)}");
+                    previous = problem.Message;
+                }
                 error.WriteLine($"Run 'align {parse.CommandResult.Command.Name} --help' for the options.");
                 return 2;
             }
