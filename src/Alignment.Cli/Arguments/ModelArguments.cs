@@ -77,10 +77,11 @@ internal sealed class ModelArguments : IArgumentGroup
         return new PolicyModel(model);
     }
 
-    /// <summary>The folder's tokenizer and its chat template (null when the folder has none).</summary>
+    /// <summary>The folder's tokenizer, checked against its config.json before any weight loads, and its chat template (null when none).</summary>
     public static (ModelTokenizer Tokenizer, IChatTemplate? Template) TokenizerOf(string folder)
     {
         var tokenizer = ModelTokenizer.FromFolder(folder);
+        tokenizer.EnsureFits(DecoderConfig.Load(Path.Combine(folder, "config.json")).VocabSize);
         return (tokenizer, tokenizer.ChatTemplateSource is null ? null : ChatTemplates.For(tokenizer));
     }
 }

@@ -15,8 +15,8 @@ public enum TruncationMode
 /// <summary>Length limits, named as in TRL's configs.</summary>
 public sealed record TokenizationOptions
 {
-    /// <summary><c>max_length</c>: prompt plus completion; completions are cut to fit. Null = no limit.</summary>
-    public int? MaxLength { get; init; }
+    /// <summary><c>max_length</c>: prompt plus completion; completions are cut to fit. 1024 as in TRL, so a default run is bounded; null = no limit.</summary>
+    public int? MaxLength { get; init; } = 1024;
 
     /// <summary><c>max_prompt_length</c>. Null = no limit.</summary>
     public int? MaxPromptLength { get; init; }

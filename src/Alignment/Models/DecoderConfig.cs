@@ -111,8 +111,8 @@ public sealed record DecoderConfig
 
         int hidden = RequiredInt(root, "hidden_size");
         int heads = RequiredInt(root, "num_attention_heads");
-        int kvHeads = Int(root, "num_key_value_heads") ?? heads;
-        int headDim = Int(root, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
+        int kvHeads = OptionalPositiveInt(root, "num_key_value_heads") ?? heads;
+        int headDim = OptionalPositiveInt(root, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
             : throw new InvalidDataException($"hidden_size {hidden} is not divisible by num_attention_heads {heads} and head_dim is not given."));
         if (heads % kvHeads != 0)
             throw new InvalidDataException($"num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}.");
@@ -138,23 +138,23 @@ public sealed record DecoderConfig
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim,
-            RmsNormEps = Double(root, "rms_norm_eps") ?? 1e-6,
-            RopeTheta = Double(root, "rope_theta") ?? 10000,
+            RmsNormEps = OptionalPositiveDouble(root, "rms_norm_eps") ?? 1e-6,
+            RopeTheta = OptionalPositiveDouble(root, "rope_theta") ?? 10000,
             RopeScaling = ParseRopeScaling(root["rope_scaling"]),
-            MaxPositionEmbeddings = Int(root, "max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = OptionalPositiveInt(root, "max_position_embeddings") ?? 2048,
             TieWordEmbeddings = Bool(root, "tie_word_embeddings") ?? false,
             QkvBias = qwen || attentionBias,
             OutputBias = !qwen && attentionBias,
             MlpBias = Bool(root, "mlp_bias") ?? false,
             SlidingWindow = window,
-            BosTokenId = Long(root, "bos_token_id"),
+            BosTokenId = TokenId(root["bos_token_id"], "bos_token_id"),
             EosTokenIds = root["eos_token_id"] switch
             {
-                JsonArray ids => ids.Select(id => id!.GetValue<long>()).ToArray(),
-                JsonValue id => [id.GetValue<long>()],
-                _ => [],
+                JsonArray ids => ids.Select(id => TokenId(id, "eos_token_id")!.Value).ToArray(),
+                JsonNode id => [TokenId(id, "eos_token_id")!.Value],
+                null => [],
             },
-            PadTokenId = Long(root, "pad_token_id"),
+            PadTokenId = TokenId(root["pad_token_id"], "pad_token_id"),
             TorchDtype = String(root, "torch_dtype"),
             Raw = root,
         };
@@ -190,6 +190,31 @@ public sealed record DecoderConfig
     static int? Int(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out int i) ? i : null;
 
     static double? Double(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out double d) ? d : null;
+
+    /// <summary>A field that may be absent or null, but when present is a positive integer.</summary>
+    static int? OptionalPositiveInt(JsonObject o, string key) => o[key] is null ? null : RequiredInt(o, key);
+
+    /// <summary>A field that may be absent or null, but when present is a finite number &gt; 0.</summary>
+    static double? OptionalPositiveDouble(JsonObject o, string key) => o[key] is null ? null
+        : Double(o, key) is { } value && value > 0 && double.IsFinite(value) ? value
+        : throw new InvalidDataException($"\"{key}\" must be a number > 0; found {o[key]!.ToJsonString()}.");
+
+    /// <summary>A token id: absent or null, else a non-negative integer.</summary>
+    static long? TokenId(JsonNode? node, string key) => node is null ? null
+        : node is JsonValue v && v.TryGetValue(out long id) && id >= 0 ? id
+        : throw new InvalidDataException($"\"{key}\" must be a token id (an integer >= 0) or a list of them; found {node.ToJsonString()}.");
+
+    /// <summary>Parameters of the decoder this config describes (embedding, layers, final norm, and the head when untied).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long attention = (long)HiddenSize * NumAttentionHeads * HeadDim * 2 + (long)HiddenSize * NumKeyValueHeads * HeadDim * 2;
+            long mlp = 3L * HiddenSize * IntermediateSize;
+            long embedding = (long)VocabSize * HiddenSize;
+            return embedding * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * (attention + mlp + 2L * HiddenSize) + HiddenSize;
+        }
+    }
 
     static int RequiredInt(JsonObject o, string key) => Int(o, key) is { } value && value > 0 ? value
         : throw new InvalidDataException($"\"{key}\" must be a positive integer; found {o[key]?.ToJsonString() ?? "nothing"}.");

@@ -37,9 +37,11 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     ];
 
     /// <summary>A randomly initialised model of the given architecture on the CPU, its parameters created in <paramref name="dtype"/>.</summary>
+    /// <exception cref="InvalidDataException">The parameters would not fit in this machine's memory (a config whose sizes are wrong).</exception>
     public LlamaForCausalLM(DecoderConfig config, ScalarType dtype = ScalarType.Float32) : base(nameof(LlamaForCausalLM))
     {
         ArgumentNullException.ThrowIfNull(config);
+        ModelMemory.EnsureFits(config, dtype);
         Config = config;
         model = new LlamaBackbone("model", config, dtype);
         if (!config.TieWordEmbeddings)
@@ -98,9 +100,19 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public static LlamaForCausalLM FromPretrained(string folder, ModelLoadOptions? options = null)
     {
         TorchRuntime.EnsureLoaded();
-        DecoderConfig config = DecoderConfig.Load(Path.Combine(folder, "config.json"));
+        string configPath = Path.Combine(folder, "config.json");
+        DecoderConfig config = DecoderConfig.Load(configPath);
+        ScalarType dtype = options?.DType ?? ScalarType.Float32;
+        try
+        {
+            ModelMemory.EnsureFits(config, dtype);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"'{configPath}': {e.Message}", e);
+        }
         // Parameters are created in the target dtype: a bfloat16 checkpoint never has a float32 copy of the model.
-        var model = new LlamaForCausalLM(config, options?.DType ?? ScalarType.Float32);
+        var model = new LlamaForCausalLM(config, dtype);
         try
         {
             using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
@@ -169,6 +181,17 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
                 $"attentionMask must be [{batch}, {past + time}] (cached + new positions), got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
         if (positionIds is not null && !positionIds.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"positionIds must be [{batch}, {time}] like inputIds.", nameof(positionIds));
+        if (past + time > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"{past + time} positions exceed the model's max_position_embeddings ({Config.MaxPositionEmbeddings}): " +
+                "shorten the sequences (max_length) or generate fewer tokens.", nameof(inputIds));
+        if (inputIds.numel() > 0)
+        {
+            using var range = NewDisposeScope();
+            var (low, high) = (inputIds.min().item<long>(), inputIds.max().item<long>());
+            if (low < 0 || high >= Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(inputIds), $"inputIds hold token id {(low < 0 ? low : high)}, outside the model's vocabulary " +
+                    $"[0, {Config.VocabSize}): the data or the tokenizer does not belong to this model (vocab_size in config.json).");
+        }
 
         using var scope = NewDisposeScope();
         Device device = inputIds.device;

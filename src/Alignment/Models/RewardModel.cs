@@ -21,6 +21,7 @@ public sealed class RewardModel : IRewardModel, IDisposable
     {
         Backbone = backbone ?? throw new ArgumentNullException(nameof(backbone));
         Head = head ?? throw new ArgumentNullException(nameof(head));
+        tokenizer?.EnsureFits(backbone.Config.VocabSize);
         Tokenizer = tokenizer;
         Template = template;
     }

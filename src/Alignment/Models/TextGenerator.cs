@@ -86,6 +86,9 @@ public static class TextGenerator
         long[] eos = (options.EosTokenIds ?? model.Config.EosTokenIds).ToArray();
         long pad = options.PadTokenId ?? model.Config.PadTokenId ?? (eos.Length > 0 ? eos[0] : 0);
         int batch = prompts.Count, width = prompts.Max(p => p.Length);
+        if (width + options.MaxNewTokens > model.Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"A prompt of {width} tokens plus max_new_tokens {options.MaxNewTokens} exceeds the model's " +
+                $"max_position_embeddings ({model.Config.MaxPositionEmbeddings}).", nameof(options));
         Device device = model.Device;
         Generator? generator = options.Seed is { } seed ? new Generator((ulong)seed, device) : null;
 

@@ -45,6 +45,7 @@ public sealed class PpoLoop
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(reward);
         ArgumentNullException.ThrowIfNull(tokenizer);
+        tokenizer.EnsureFits(policy.Model.Config.VocabSize);
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
         _valueHead = options.Algorithm == RlAlgorithm.Ppo

@@ -68,6 +68,25 @@ public sealed class ModelTokenizer
     /// <summary><c>pad_token</c> from tokenizer_config.json, or null.</summary>
     public string? PadToken { get; internal init; }
 
+    /// <summary>The folder the tokenizer was read from, or null (tiktoken).</summary>
+    public string? SourceFolder { get; internal init; }
+
+    /// <summary>
+    /// Checks that every special token and the BOS, EOS and pad ids lie in a model's vocabulary, so that the tokenizer
+    /// can be used with that model.
+    /// </summary>
+    /// <param name="vocabSize">The model's <c>vocab_size</c>.</param>
+    /// <exception cref="InvalidDataException">An id lies outside; the message names the tokenizer's folder and the token.</exception>
+    public void EnsureFits(long vocabSize)
+    {
+        var ids = _special.Select(kv => (Token: kv.Key, Id: (long)kv.Value))
+            .Concat(EosTokenIds.Select(id => (Token: "eos_token_id", Id: (long)id)));
+        foreach (var (token, id) in ids)
+            if (id < 0 || id >= vocabSize)
+                throw new InvalidDataException($"The tokenizer{(SourceFolder is null ? "" : $" of '{SourceFolder}'")} gives '{token}' the id {id}, outside " +
+                    $"the model's vocabulary [0, {vocabSize}) (vocab_size in config.json): this tokenizer does not belong to this model.");
+    }
+
     /// <summary>Id of <see cref="BosToken"/>.</summary>
     public int? BosTokenId => BosToken is null ? null : SpecialId(BosToken);
 

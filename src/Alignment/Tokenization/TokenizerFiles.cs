@@ -89,6 +89,7 @@ internal static class TokenizerFiles
             PadToken = pad is not null && special.ContainsKey(pad) ? pad : null,
             EosTokenIds = eosIds.Distinct().ToArray(),
             ChatTemplateSource = template,
+            SourceFolder = Path.GetFullPath(folder),
         };
     }
 
