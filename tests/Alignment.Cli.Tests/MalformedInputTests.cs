@@ -1,0 +1,81 @@
+using System.Text.Json.Nodes;
+
+namespace Alignment.Cli.Tests;
+
+/// <summary>
+/// Inputs that used to abort the process (exit 134) or eat the machine's memory: each is now exit 2 with the place
+/// named, and nothing is written to the output folder.
+/// </summary>
+public sealed class MalformedInputTests : CliFixture
+{
+    string Output => Path.Combine(_models.Root, "out");
+
+    void AssertRefused((int Code, string Output, string Error) run, params string[] named)
+    {
+        Assert.True(run.Code == 2, $"exit {run.Code}: {run.Error}");
+        foreach (string text in named)
+            Assert.Contains(text, run.Error);
+        Assert.False(File.Exists(Path.Combine(Output, "metrics.jsonl")));
+    }
+
+    /// <summary>A model folder whose config.json has <paramref name="key"/> set to <paramref name="value"/>.</summary>
+    string ModelWith(string key, JsonNode? value)
+    {
+        string folder = ModelFolder();
+        string path = Path.Combine(folder, "config.json");
+        JsonObject config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        config[key] = value;
+        File.WriteAllText(path, config.ToJsonString());
+        return folder;
+    }
+
+    [Fact]
+    public void A_pretokenized_id_outside_the_vocabulary_is_named_with_its_line()
+    {
+        string data = Data("ids.jsonl", """{"prompt_input_ids": [1, 5], "chosen_input_ids": [10, 2], "rejected_input_ids": [11, 2]}""",
+            """{"prompt_input_ids": [1, 99999], "chosen_input_ids": [10, 2], "rejected_input_ids": [11, 2]}""");
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", data, "--output", Output), "ids.jsonl:2", "99999", "vocabulary");
+    }
+
+    [Fact]
+    public void A_tokenizer_whose_ids_pass_the_models_vocabulary_is_named()
+    {
+        AssertRefused(Run("dpo", "--model", ModelWith("vocab_size", 260), "--dataset", Pairs(), "--output", Output), "tokenizer of", "vocab_size");
+    }
+
+    [Theory]
+    [InlineData("num_key_value_heads", "0", "num_key_value_heads")]
+    [InlineData("max_position_embeddings", "0", "max_position_embeddings")]
+    [InlineData("rms_norm_eps", "\"abc\"", "rms_norm_eps")]
+    [InlineData("eos_token_id", "\"abc\"", "eos_token_id")]
+    [InlineData("pad_token_id", "-3", "pad_token_id")]
+    [InlineData("hidden_size", "1000000000", "more than this machine's")]
+    [InlineData("num_hidden_layers", "1000000", "more than this machine's")]
+    [InlineData("vocab_size", "2000000000", "more than this machine's")]
+    public void A_config_that_cannot_be_built_is_named_with_its_field(string key, string value, string named)
+    {
+        string data = Data("sft.jsonl", """{"prompt": "hello", "completion": " world"}""");
+        AssertRefused(Run("sft", "--model", ModelWith(key, JsonNode.Parse(value)), "--dataset", data, "--output", Output), "config.json", named);
+    }
+
+    [Theory]
+    [InlineData("--learning-rate", "1e300", "learning_rate")]
+    [InlineData("--batch-size", "-4", "per_device_train_batch_size")]
+    [InlineData("--max-length", "1", "max_length")]
+    [InlineData("--device", "banana", "--device 'banana'")]
+    public void An_option_out_of_range_is_named(string option, string value, string named)
+    {
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", Pairs(), "--output", Output, option, value), named);
+    }
+
+    [Fact]
+    public void Sequences_past_the_models_positions_are_refused_not_allocated()
+    {
+        string longRow = new string('a', 400); // the tiny model takes 128 positions; max_length defaults to 1024
+        string data = Data("long.jsonl", $$"""{"prompt": "hello", "chosen": "{{longRow}}", "rejected": " the"}""");
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", data, "--output", Output), "max_position_embeddings");
+        var generate = Run("generate", "--model", ModelFolder(), "--prompt", "hello", "--max-new-tokens", "100000");
+        Assert.Equal(2, generate.Code);
+        Assert.Contains("max_position_embeddings", generate.Error);
+    }
+}
