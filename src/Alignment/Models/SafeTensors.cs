@@ -140,6 +140,14 @@ internal sealed class SafeTensorsFile : IDisposable
                 throw new InvalidDataException($"'{path}', tensor '{name}': {e.Message}", e);
             }
         }
+        SafeTensorEntry? previous = null;
+        foreach (SafeTensorEntry entry in entries.Values.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
+        {
+            if (previous is not null && entry.Begin < previous.End)
+                throw new InvalidDataException($"'{path}': tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{entry.Name}' " +
+                    $"[{entry.Begin}, {entry.End}) share bytes of the data section; each tensor needs its own.");
+            previous = entry;
+        }
         return (entries, metadata);
     }
 }

@@ -56,17 +56,28 @@ internal static class CheckpointFiles
         return final;
     }
 
-    /// <summary>The complete checkpoint with the highest step, or null.</summary>
-    public static string? Latest(string folder) =>
-        !Directory.Exists(folder) ? null : Directory.GetDirectories(folder, "checkpoint-*")
+    /// <summary>The complete checkpoints (renamed into place, with a state file), newest first.</summary>
+    public static IEnumerable<string> Newest(string folder) =>
+        !Directory.Exists(folder) ? [] : Directory.GetDirectories(folder, "checkpoint-*")
             .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))
             .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int s), Step: s))
-            .Where(x => x.Ok).OrderBy(x => x.Step).Select(x => x.Dir).LastOrDefault();
+            .Where(x => x.Ok).OrderByDescending(x => x.Step).Select(x => x.Dir);
 
     /// <summary>Copies the saved weights into the trainable parameters, loads the optimizer state, and returns the state JSON.</summary>
-    /// <exception cref="InvalidDataException">A trainable weight is missing from the checkpoint.</exception>
+    /// <exception cref="InvalidDataException">A file of the checkpoint is damaged, or a trainable weight is missing; the message names the file.</exception>
     public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, OptimizerHelper optimizer)
     {
+        string statePath = Path.Combine(checkpoint, StateFile);
+        JsonObject state;
+        try
+        {
+            state = JsonNode.Parse(File.ReadAllText(statePath))?.AsObject() ?? throw new InvalidDataException("it is empty");
+            _ = state["global_step"]?.GetValue<int>() ?? throw new InvalidDataException("it has no global_step");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or InvalidDataException)
+        {
+            throw new InvalidDataException($"'{statePath}' is damaged: {e.Message}", e);
+        }
         using (var file = SafeTensorsFile.Open(Path.Combine(checkpoint, WeightsFile)))
         using (no_grad())
         {
@@ -78,8 +89,16 @@ internal static class CheckpointFiles
                 parameter.copy_(saved);
             }
         }
-        optimizer.load_state_dict(Path.Combine(checkpoint, OptimizerFile));
-        return JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, StateFile)))!.AsObject();
+        string optimizerPath = Path.Combine(checkpoint, OptimizerFile);
+        try
+        {
+            optimizer.load_state_dict(optimizerPath);
+        }
+        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"'{optimizerPath}' is damaged: {e.Message}", e);
+        }
+        return state;
     }
 
     static double? StepOf(string line)

@@ -59,9 +59,9 @@ internal sealed partial class TrainingLoop<T>
         using var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
         var state = new LoopState();
         string? lastCheckpoint = null;
-        if (resume && _options.OutputDir is not null && CheckpointFiles.Latest(_options.OutputDir) is { } checkpoint)
+        if (resume && _options.OutputDir is not null && Resume(optimizer) is var (checkpoint, restored))
         {
-            state = Restore(checkpoint, optimizer);
+            state = restored;
             CheckpointFiles.TruncateMetrics(_options.OutputDir, state.Step);
             lastCheckpoint = checkpoint;
             LogResumed(_logger, checkpoint, state.Step);
@@ -205,6 +205,29 @@ internal sealed partial class TrainingLoop<T>
         return folder;
     }
 
+    /// <summary>
+    /// Restores the newest complete checkpoint; a damaged one (a truncated or corrupt file) is passed over with a warning
+    /// for the one before it. Null when there is none.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Every checkpoint is damaged; the message names the newest one's file.</exception>
+    (string Checkpoint, LoopState State)? Resume(OptimizerHelper optimizer)
+    {
+        InvalidDataException? first = null;
+        foreach (string checkpoint in CheckpointFiles.Newest(_options.OutputDir!))
+        {
+            try
+            {
+                return (checkpoint, Restore(checkpoint, optimizer));
+            }
+            catch (InvalidDataException e)
+            {
+                first ??= e;
+                LogDamaged(_logger, checkpoint, e.Message);
+            }
+        }
+        return first is null ? null : throw new InvalidDataException("No checkpoint could be resumed from: " + first.Message, first);
+    }
+
     LoopState Restore(string checkpoint, OptimizerHelper optimizer)
     {
         JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer);
@@ -236,6 +259,9 @@ internal sealed partial class TrainingLoop<T>
 
     [LoggerMessage(EventId = 6004, Level = LogLevel.Information, Message = "resumed from {Checkpoint} at step {Step}")]
     static partial void LogResumed(ILogger logger, string checkpoint, int step);
+
+    [LoggerMessage(EventId = 6006, Level = LogLevel.Warning, Message = "checkpoint {Checkpoint} is damaged ({Problem}); trying the one before it")]
+    static partial void LogDamaged(ILogger logger, string checkpoint, string problem);
 
     [LoggerMessage(EventId = 6005, Level = LogLevel.Information, Message = "early stop at step {Step}: {Metric} stopped improving")]
     static partial void LogEarlyStop(ILogger logger, int step, string metric);

@@ -76,6 +76,7 @@ public sealed class SafeTensorsTests : IDisposable
     [InlineData("""{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}""", "needs 12")]
     [InlineData("""{"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}""", "F8_E4M3")]
     [InlineData("""{"a": not json""", "not valid JSON")]
+    [InlineData("""{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}""", "share bytes")]
     public void Malformed_headers_name_the_file_and_the_problem(string header, string expected)
     {
         string path = HandMade(header, new byte[8]);
