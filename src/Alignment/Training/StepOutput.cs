@@ -14,21 +14,23 @@ internal sealed record MicroBatch(Func<StepOutput> Compute, Func<string> Describ
 /// <summary>Evaluation shared by the trainers.</summary>
 internal static class StepAverages
 {
-    /// <summary>The step function's loss and metrics averaged over batches of <paramref name="items"/>, without gradient.</summary>
+    /// <summary>
+    /// The step function's loss and metrics over <paramref name="items"/>, without gradient, in batches of
+    /// <paramref name="batchSize"/>: each batch's means weighted by its number of examples, so that a short last batch
+    /// counts for what it holds (as transformers' evaluation does).
+    /// </summary>
     public static IReadOnlyDictionary<string, double> Over<T>(IReadOnlyList<T> items, int batchSize, Func<IReadOnlyList<T>, StepOutput> step)
     {
         using var noGrad = no_grad();
         var sums = new Dictionary<string, double>();
-        int batches = 0;
-        for (int start = 0; start < items.Count; start += batchSize)
+        foreach (T[] batch in items.Chunk(batchSize))
         {
             using var scope = NewDisposeScope();
-            StepOutput output = step(items.Skip(start).Take(batchSize).ToList());
-            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>();
+            StepOutput output = step(batch);
+            sums["loss"] = sums.GetValueOrDefault("loss") + output.Loss.to_type(ScalarType.Float64).item<double>() * batch.Length;
             foreach (var (name, value) in output.Metrics)
-                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
-            batches++;
+                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>() * batch.Length;
         }
-        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, batches));
+        return sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, items.Count));
     }
 }

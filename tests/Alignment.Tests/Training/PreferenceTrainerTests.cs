@@ -168,3 +168,24 @@ public sealed class PreferenceTrainerTests : IDisposable
         Assert.Contains("kl", result.History[^1].Keys);
     }
 }
+
+public sealed class EvaluationAverageTests
+{
+    [Fact]
+    public void Evaluation_averages_over_examples_not_over_batches()
+    {
+        using var policy = PreferenceTrainerTests.Policy();
+        using ReferenceModel reference = policy.CreateReference();
+        using (TorchSharp.torch.no_grad())
+            policy.Model.parameters().First().add_(0.05); // the policy differs from the reference: accuracies vary by pair
+        var pairs = PreferenceTrainerTests.Pairs(12);
+        var one = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), PreferenceTrainerTests.Options() with { BatchSize = 1 }, reference);
+        var eight = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), PreferenceTrainerTests.Options() with { BatchSize = 8 }, reference);
+
+        // Batches of one give each pair's own values; batches of 8 and 4 must average to the same per-pair mean.
+        var single = pairs.Select(p => one.Evaluate([p])).ToList();
+        var batched = eight.Evaluate(pairs);
+        foreach (string metric in new[] { "loss", "rewards/accuracies", "rewards/margins" })
+            Assert.Equal(single.Average(m => m[metric]), batched[metric], 5);
+    }
+}
