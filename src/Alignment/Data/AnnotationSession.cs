@@ -20,7 +20,11 @@ public enum HumanChoice
 }
 
 /// <summary>One pair to show: the prompt, and the two completions in the order they are shown.</summary>
-public sealed record AnnotationItem(long SourceLine, string Prompt, string Left, string Right);
+public sealed record AnnotationItem(long SourceLine, string Prompt, string Left, string Right)
+{
+    /// <summary>Whether the input's second completion is shown on the left.</summary>
+    public bool Swapped { get; init; }
+}
 
 /// <summary>
 /// Human annotation of pairs, resumable. Input lines are <c>{"prompt", "completion_a", "completion_b"}</c> (or
@@ -75,7 +79,7 @@ public sealed class AnnotationSession
             string b = PreferenceData.String(PreferenceData.Required(json, labelled ? "rejected" : "completion_b", source), labelled ? "rejected" : "completion_b", source, false);
             // A seeded System.Random is stable across processes (HashCode.Combine is randomised per process).
             bool swap = new Random(unchecked(_seed * 1_000_003 + (int)source.Line)).Next(2) == 1;
-            yield return swap ? new AnnotationItem(source.Line, prompt, b, a) : new AnnotationItem(source.Line, prompt, a, b);
+            yield return swap ? new AnnotationItem(source.Line, prompt, b, a) { Swapped = true } : new AnnotationItem(source.Line, prompt, a, b);
         }
     }
 
@@ -93,7 +97,8 @@ public sealed class AnnotationSession
         }
         else
         {
-            line = new JsonObject { ["prompt"] = item.Prompt, ["completion_a"] = item.Left, ["completion_b"] = item.Right,
+            var (first, second) = item.Swapped ? (item.Right, item.Left) : (item.Left, item.Right); // as they were in the input
+            line = new JsonObject { ["prompt"] = item.Prompt, ["completion_a"] = first, ["completion_b"] = second,
                 ["choice"] = choice == HumanChoice.Tie ? "tie" : "skip", ["source_line"] = item.SourceLine };
             path = UndecidedPath;
         }

@@ -46,3 +46,29 @@ public sealed class AnnotationSessionTests : IDisposable
         Assert.Equal(2, File.ReadAllLines(second.UndecidedPath).Length);
     }
 }
+
+public sealed class AnnotationUndecidedTests : IDisposable
+{
+    readonly string _folder = Directory.CreateTempSubdirectory("alignment-undecided-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public void Ties_keep_the_completions_in_the_inputs_order_whatever_side_they_were_shown_on()
+    {
+        string input = Path.Combine(_folder, "in.jsonl");
+        File.WriteAllLines(input, Enumerable.Range(1, 6).Select(i => $$"""{"prompt": "p{{i}}", "completion_a": "first {{i}}", "completion_b": "second {{i}}"}"""));
+        var session = new AnnotationSession(input, Path.Combine(_folder, "out.jsonl"), seed: 3);
+        var items = session.Pending().ToList();
+        Assert.Contains(items, i => i.Left.StartsWith("second", StringComparison.Ordinal)); // some were shown swapped
+        foreach (AnnotationItem item in items)
+            session.Record(item, HumanChoice.Tie);
+
+        foreach (string line in File.ReadAllLines(session.UndecidedPath))
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(line)!;
+            Assert.StartsWith("first", json["completion_a"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.StartsWith("second", json["completion_b"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+    }
+}
