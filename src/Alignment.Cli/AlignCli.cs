@@ -47,7 +47,7 @@ internal static class AlignCli
             return parse.Invoke(invocation);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
-                                      or FormatException or NotSupportedException)
+                                      or FormatException or NotSupportedException or OutputFolderInUseException)
         {
             error.WriteLine($"align: error: {e.Message}");
             return 2;

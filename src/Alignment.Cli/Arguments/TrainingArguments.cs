@@ -9,6 +9,8 @@ internal sealed class TrainingArguments : IArgumentGroup
     readonly Option<double?> _learningRate, _warmupRatio, _weightDecay, _maxGradNorm;
     readonly Option<string?> _schedule;
     readonly Option<int?> _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps;
+    readonly Option<int?> _saveTotalLimit = CliOption.Int("save-total-limit", "Keep only the newest N checkpoints (and the best one).", null);
+    readonly Option<bool> _changedConfig = CliOption.Flag("resume-with-changed-config", "Resume even when the options differ from the checkpoint's.");
     readonly Option<bool> _skipNonFinite = CliOption.Flag("skip-non-finite-steps", "Skip (and log) a step whose loss or gradient is NaN/∞ instead of stopping.");
     readonly Option<string?> _bestMetric = CliOption.Text("metric-for-best-model", "Stop early when this evaluation metric (eval_loss, eval_rewards/accuracies …) stops improving.");
     readonly Option<int?> _patience = CliOption.Int("early-stopping-patience", "Evaluations without improvement before stopping early.", null);
@@ -36,7 +38,7 @@ internal sealed class TrainingArguments : IArgumentGroup
     }
 
     public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter };
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig };
 
     /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
     EarlyStopping? EarlyStoppingOf(ParseResult parse)
@@ -67,6 +69,8 @@ internal sealed class TrainingArguments : IArgumentGroup
             SaveSteps = parse.GetValue(_saveSteps),
             EvalSteps = parse.GetValue(_evalSteps),
             SkipNonFiniteSteps = parse.GetValue(_skipNonFinite),
+            SaveTotalLimit = parse.GetValue(_saveTotalLimit),
+            ResumeWithChangedConfig = parse.GetValue(_changedConfig),
             EarlyStopping = EarlyStoppingOf(parse),
             OutputDir = parse.GetValue(Output),
             TensorBoardDir = parse.GetValue(LoggingDir),

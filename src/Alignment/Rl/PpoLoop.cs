@@ -85,6 +85,11 @@ public sealed class PpoLoop
         var task = new TrainingTask<string>(trainable, Step)
         {
             ExamplesPerStep = _options.Training.BatchSize,
+            Config = new Dictionary<string, string>
+            {
+                ["algorithm"] = _options.Algorithm.ToString(), ["num_generations"] = $"{_options.NumGenerations}", ["kl_coef"] = $"{_options.KlCoef}",
+                ["num_ppo_epochs"] = $"{_options.PpoEpochs}", ["num_mini_batches"] = $"{_options.MiniBatches}", ["response_length"] = $"{_options.ResponseLength}",
+            },
             Evaluate = eval is null ? null : () => Evaluate(eval),
             SaveState = state =>
             {

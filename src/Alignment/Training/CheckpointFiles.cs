@@ -56,7 +56,15 @@ internal static class CheckpointFiles
         return final;
     }
 
-    /// <summary>The complete checkpoints (renamed into place, with a state file), newest first.</summary>
+    /// <summary>Deletes the complete checkpoints past the newest <paramref name="count"/>, keeping the best step's one too.</summary>
+    public static void KeepNewest(string folder, int count, int? bestStep)
+    {
+        string? best = bestStep is { } step ? Path.Combine(folder, $"checkpoint-{step}") : null;
+        foreach (string old in Newest(folder).Skip(count).Where(d => d != best).ToList())
+            Directory.Delete(old, recursive: true);
+    }
+
+        /// <summary>The complete checkpoints (renamed into place, with a state file), newest first.</summary>
     public static IEnumerable<string> Newest(string folder) =>
         !Directory.Exists(folder) ? [] : Directory.GetDirectories(folder, "checkpoint-*")
             .Where(d => !d.EndsWith(".tmp", StringComparison.Ordinal) && File.Exists(Path.Combine(d, StateFile)))

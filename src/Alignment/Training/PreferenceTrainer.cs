@@ -99,6 +99,7 @@ public sealed class PreferenceTrainer
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(_policy.Model), _options, step, sourceOf) with
         {
             Evaluate = eval is null ? null : () => evaluate(eval),
+            Config = new Dictionary<string, string> { ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : $"{_sftMix.Mode} {_sftMix.Weight}" },
         };
         return new TrainingLoop<T>(train, task, _options, _logger, _callbacks).Run(resume, cancellationToken);
     }

@@ -56,6 +56,7 @@ internal sealed partial class TrainingLoop<T>
     {
         int total = TotalSteps;
         var parameters = _task.Trainable.Select(t => t.Parameter).ToList();
+        using FileStream? folderLock = _options.OutputDir is { } output ? OutputFolderLock.Acquire(output) : null;
         using var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
         var state = new LoopState();
         string? lastCheckpoint = null;
@@ -66,8 +67,6 @@ internal sealed partial class TrainingLoop<T>
             lastCheckpoint = checkpoint;
             LogResumed(_logger, checkpoint, state.Step);
         }
-        if (_options.OutputDir is not null)
-            Directory.CreateDirectory(_options.OutputDir);
         foreach (ITrainingCallback callback in _callbacks)
             callback.OnTrainBegin(state.Step, total);
 
@@ -160,6 +159,7 @@ internal sealed partial class TrainingLoop<T>
         if (improved)
         {
             state.Best = value;
+            state.BestStep = state.Step;
             state.EvalsWithoutImprovement = 0;
             return false;
         }
@@ -185,24 +185,51 @@ internal sealed partial class TrainingLoop<T>
             ["seed"] = _options.Seed,
             ["total_steps"] = TotalSteps,
             ["best_metric"] = state.Best,
+            ["best_step"] = state.BestStep,
             ["evals_without_improvement"] = state.EvalsWithoutImprovement,
-            ["config"] = new JsonObject
-            {
-                ["learning_rate"] = _options.LearningRate, ["lr_scheduler_type"] = _options.Schedule.ToString().ToLowerInvariant(),
-                ["warmup_ratio"] = _options.WarmupRatio, ["weight_decay"] = _options.WeightDecay, ["per_device_train_batch_size"] = _options.BatchSize,
-                ["gradient_accumulation_steps"] = _options.GradientAccumulationSteps, ["num_train_epochs"] = _options.Epochs,
-                ["max_steps"] = _options.MaxSteps, ["max_grad_norm"] = _options.MaxGradNorm, ["seed"] = _options.Seed,
-                ["train_examples"] = _train.Count,
-            },
+            ["config"] = ConfigSnapshot(),
             ["log_history"] = new JsonArray(state.History.Select(h => (JsonNode)new JsonObject(h.Select(kv =>
                 new KeyValuePair<string, JsonNode?>(kv.Key, double.IsFinite(kv.Value) ? kv.Value : null)))).ToArray()),
         };
         _task.SaveState?.Invoke(json);
         string folder = CheckpointFiles.Save(_options.OutputDir, state.Step, _task.Trainable, optimizer, json);
         LogCheckpoint(_logger, folder);
+        if (_options.SaveTotalLimit is { } limit)
+            CheckpointFiles.KeepNewest(_options.OutputDir, limit, state.BestStep);
         foreach (ITrainingCallback callback in _callbacks)
             callback.OnCheckpoint(folder);
         return folder;
+    }
+
+    /// <summary>What a checkpoint records of the options, to refuse a resume that would silently change them.</summary>
+    JsonObject ConfigSnapshot()
+    {
+        var config = new JsonObject
+        {
+            ["learning_rate"] = _options.LearningRate, ["lr_scheduler_type"] = _options.Schedule.ToString().ToLowerInvariant(),
+            ["warmup_ratio"] = _options.WarmupRatio, ["weight_decay"] = _options.WeightDecay, ["per_device_train_batch_size"] = _options.BatchSize,
+            ["gradient_accumulation_steps"] = _options.GradientAccumulationSteps, ["num_train_epochs"] = _options.Epochs,
+            ["max_steps"] = _options.MaxSteps, ["max_grad_norm"] = _options.MaxGradNorm, ["seed"] = _options.Seed,
+            ["train_examples"] = _train.Count,
+        };
+        foreach (var (key, value) in _task.Config ?? new Dictionary<string, string>())
+            config[key] = value;
+        return config;
+    }
+
+    /// <summary>"name: saved → now" for each recorded option that differs (a checkpoint from before snapshots has none).</summary>
+    List<string> ConfigChanges(JsonObject? saved)
+    {
+        var changes = new List<string>();
+        if (saved is null)
+            return changes;
+        foreach (var (key, now) in ConfigSnapshot())
+        {
+            string before = saved[key]?.ToJsonString() ?? "null", after = now?.ToJsonString() ?? "null";
+            if (saved.ContainsKey(key) && before != after)
+                changes.Add($"{key}: {before} → {after}");
+        }
+        return changes;
     }
 
     /// <summary>
@@ -231,10 +258,14 @@ internal sealed partial class TrainingLoop<T>
     LoopState Restore(string checkpoint, OptimizerHelper optimizer)
     {
         JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer);
+        if (!_options.ResumeWithChangedConfig && ConfigChanges(json["config"] as JsonObject) is { Count: > 0 } changes)
+            throw new ArgumentException($"The options differ from those '{checkpoint}' was trained with: {string.Join("; ", changes)}. Resume with the " +
+                "same options, or set ResumeWithChangedConfig (align: --resume-with-changed-config) to continue anyway.");
         var state = new LoopState
         {
             Step = json["global_step"]!.GetValue<int>(),
             Best = json["best_metric"]?.GetValue<double>(),
+            BestStep = json["best_step"]?.GetValue<int>(),
             EvalsWithoutImprovement = json["evals_without_improvement"]?.GetValue<int>() ?? 0,
         };
         foreach (JsonNode? entry in json["log_history"]?.AsArray() ?? [])
@@ -247,6 +278,7 @@ internal sealed partial class TrainingLoop<T>
     {
         public int Step;
         public double? Best;
+        public int? BestStep;
         public int EvalsWithoutImprovement;
         public List<IReadOnlyDictionary<string, double>> History { get; } = [];
     }

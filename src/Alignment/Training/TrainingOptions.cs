@@ -64,6 +64,18 @@ public sealed record TrainingOptions
     /// <summary><c>output_dir</c>: metrics.jsonl and checkpoints; null = nothing written.</summary>
     public string? OutputDir { get; init; }
 
+    /// <summary>
+    /// <c>save_total_limit</c>: keep only the newest N complete checkpoints (and the best one, when evaluation with early
+    /// stopping picks a best); null = keep all.
+    /// </summary>
+    public int? SaveTotalLimit { get; init; }
+
+    /// <summary>
+    /// Resume even when the options differ from the checkpoint's configuration snapshot (learning rate, batch size, seed,
+    /// schedule, the loss, the amount of data …). Off by default: a resume with other options refuses and lists the differences.
+    /// </summary>
+    public bool ResumeWithChangedConfig { get; init; }
+
     /// <summary>Skip (and log) a step whose loss or gradient is NaN/∞ instead of stopping with an error; the weights are never updated from it.</summary>
     public bool SkipNonFiniteSteps { get; init; }
 
@@ -91,6 +103,8 @@ public sealed record TrainingOptions
         .Check(EvalSteps is not < 1, $"eval_steps must be >= 1, got {EvalSteps}.")
         .Check(EarlyStopping is not { Patience: < 1 }, $"early stopping patience must be >= 1, got {EarlyStopping?.Patience}.")
         .Check(EarlyStopping is null || !string.IsNullOrWhiteSpace(EarlyStopping.Metric), "early stopping needs a metric name.")
+        .Check(SaveTotalLimit is not < 1, $"save_total_limit must be >= 1, got {SaveTotalLimit}.")
+        .Check(BatchSize <= 1 << 20, $"per_device_train_batch_size must be at most {1 << 20}, got {BatchSize}.")
         .Check(PaddingValue >= 0, $"padding_value must be a token id >= 0, got {PaddingValue}.")
         .Messages;
 

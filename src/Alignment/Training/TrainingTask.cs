@@ -22,7 +22,10 @@ internal sealed record TrainingTask<T>(
     /// <summary>The loss's metrics over the evaluation data (without gradient), or null when there is none.</summary>
     public Func<IReadOnlyDictionary<string, double>>? Evaluate { get; init; }
 
-    /// <summary>Adds the trainer's own state (beyond weights and optimizer) to a checkpoint's state JSON.</summary>
+    /// <summary>The trainer's own settings recorded with each checkpoint (the loss, …); a resume with other values refuses.</summary>
+    public IReadOnlyDictionary<string, string>? Config { get; init; }
+
+        /// <summary>Adds the trainer's own state (beyond weights and optimizer) to a checkpoint's state JSON.</summary>
     public Action<JsonObject>? SaveState { get; init; }
 
     /// <summary>Restores what <see cref="SaveState"/> wrote.</summary>
