@@ -6,7 +6,14 @@ internal sealed record CliContext(TextWriter Output, TextWriter Error, TextReade
     /// <summary>The callbacks every training command reports to.</summary>
     public IReadOnlyList<ITrainingCallback> Callbacks => [new ConsoleProgress(Output)];
 
-    /// <summary>Saves the trained model and prints what the run read and did.</summary>
+    /// <summary>Prints, before training, what reading each data file found (skipped rows, duplicates, chosen == rejected).</summary>
+    public void Report(Arguments.DataSource source)
+    {
+        foreach (var (path, report) in source.ReadReports)
+            Output.WriteLine($"{path}: {report.ToString().Replace(Environment.NewLine, Environment.NewLine + "  ", StringComparison.Ordinal)}");
+    }
+
+        /// <summary>Saves the trained model and prints what the run read and did.</summary>
     /// <param name="model">The trained model.</param>
     /// <param name="result">How training ended.</param>
     /// <param name="folder">Where the model goes.</param>

@@ -78,4 +78,32 @@ public sealed class MalformedInputTests : CliFixture
         Assert.Equal(2, generate.Code);
         Assert.Contains("max_position_embeddings", generate.Error);
     }
+
+    [Fact]
+    public void Invalid_utf8_is_an_error_naming_the_line_or_a_reported_skip()
+    {
+        string path = Path.Combine(_models.Root, "latin1.jsonl");
+        var bytes = new List<byte>();
+        bytes.AddRange(System.Text.Encoding.UTF8.GetBytes("""{"prompt": "hello", "chosen": " world", "rejected": " the"}""" + "\n"));
+        bytes.AddRange(System.Text.Encoding.UTF8.GetBytes("{\"prompt\": \"caf"));
+        bytes.Add(0xE9); // Latin-1 é: not UTF-8
+        bytes.AddRange(System.Text.Encoding.UTF8.GetBytes("\", \"chosen\": \" a\", \"rejected\": \" b\"}\n"));
+        bytes.AddRange(System.Text.Encoding.UTF8.GetBytes("""{"prompt": "the", "chosen": " hello", "rejected": " world"}""" + "\n"));
+        File.WriteAllBytes(path, bytes.ToArray());
+
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", path, "--output", Output), "latin1.jsonl:2", "UTF-8");
+        var (code, text, error) = Run("dpo", "--model", ModelFolder(), "--dataset", path, "--output", Output, "--skip-bad-rows", "--max-steps", "1");
+        Assert.True(code == 0, error);
+        Assert.Contains("1 skipped", text);             // the data report reaches the user before training
+        Assert.Contains("latin1.jsonl:2", text);
+    }
+
+    [Fact]
+    public void A_dataset_with_no_preference_or_no_example_is_refused_naming_the_file()
+    {
+        string same = Data("same.jsonl", """{"prompt": "hello", "chosen": " world", "rejected": " world"}""", """{"prompt": "the", "chosen": " a", "rejected": " a"}""");
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", same, "--output", Output), "same.jsonl", "chosen completion equals the rejected");
+        string empty = Data("empty.jsonl", "", "   ");
+        AssertRefused(Run("sft", "--model", ModelFolder(), "--dataset", empty, "--output", Output), "empty.jsonl", "no usable example");
+    }
 }

@@ -37,6 +37,7 @@ internal static class DpoCommand
             if (objective.Requirements.Data == PreferenceDataKind.Unpaired)
             {
                 var (train, eval) = source.Unpaired();
+                context.Report(source);
                 var (kto, ktoReference) = Load();
                 using (kto)
                 using (ktoReference)
@@ -51,6 +52,7 @@ internal static class DpoCommand
                     parse.GetValue(sftWeight)!.Value, parse.GetValue(sftMode) == "sequential" ? SftMixMode.Sequential : SftMixMode.Interleaved)
                 : null;
             mix?.Validate();
+            context.Report(source);
             var (policy, referenceModel) = Load();
             using (policy)
             using (referenceModel)

@@ -17,6 +17,7 @@ internal static class RewardCommand
                 throw new ArgumentException($"--center-rewards-coefficient must be >= 0, got {coefficient}.");
             DataSource source = data.Open(parse, model.Folder(parse));
             var (train, eval) = source.Pairs();
+            context.Report(source);
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
             TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);

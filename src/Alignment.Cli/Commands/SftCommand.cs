@@ -15,6 +15,7 @@ internal static class SftCommand
             LoraOptions? lora = model.Lora(parse);
             DataSource source = data.Open(parse, model.Folder(parse));
             var (train, eval) = source.Sft();
+            context.Report(source);
             using PolicyModel policy = model.LoadPolicy(parse, lora);
             TrainingResult result = new SftTrainer(policy, options with { PaddingValue = source.PaddingValue }, parse.GetValue(packing), callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -122,12 +123,9 @@ internal static class JsonlReader
         if (!File.Exists(path))
             throw new FileNotFoundException($"No data file at '{path}'.", path);
         options ??= new DataReadOptions();
-        using var reader = new StreamReader(path, detectEncodingFromByteOrderMarks: true);
-        long number = 0;
-        while (reader.ReadLine() is { } line)
+        foreach (var (number, line, badByte) in Utf8Lines(path))
         {
-            number++;
-            if (string.IsNullOrWhiteSpace(line))
+            if (line is not null && string.IsNullOrWhiteSpace(line))
                 continue;
             if (report is not null)
                 report.LinesRead++;
@@ -136,6 +134,8 @@ internal static class JsonlReader
             DataFormatException? error = null;
             try
             {
+                if (line is null)
+                    throw new DataFormatException(source, null, $"the line is not valid UTF-8 (byte {badByte} of the line).");
                 record = JsonNode.Parse(line) as JsonObject ?? throw new DataFormatException(source, null, "the line is not a JSON object.");
             }
             catch (JsonException e)
@@ -154,6 +154,53 @@ internal static class JsonlReader
                 continue;
             }
             yield return (record!, source);
+        }
+    }
+
+    static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// The file's lines (1-based numbers), decoded as strict UTF-8 one line at a time: a line with an invalid byte comes
+    /// back as null with the offset of the first bad byte, instead of U+FFFD replacing it silently. A UTF-8 byte-order
+    /// mark and the <c>\r</c> of CRLF line ends are dropped.
+    /// </summary>
+    static IEnumerable<(long Number, string? Line, int BadByte)> Utf8Lines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var pending = new List<byte>(256);
+        byte[] buffer = new byte[1 << 16];
+        long number = 0;
+        bool first = true;
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            if (first && read >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF)
+                start = 3;
+            first = false;
+            for (int end; (end = Array.IndexOf(buffer, (byte)'\n', start, read - start)) >= 0; start = end + 1)
+            {
+                pending.AddRange(new ArraySegment<byte>(buffer, start, end - start));
+                yield return Decode(++number, pending);
+                pending.Clear();
+            }
+            pending.AddRange(new ArraySegment<byte>(buffer, start, read - start));
+        }
+        if (pending.Count > 0)
+            yield return Decode(++number, pending);
+    }
+
+    static (long, string?, int) Decode(long number, List<byte> bytes)
+    {
+        int length = bytes.Count > 0 && bytes[^1] == (byte)'\r' ? bytes.Count - 1 : bytes.Count;
+        byte[] line = bytes.GetRange(0, length).ToArray();
+        try
+        {
+            return (number, Strict.GetString(line), 0);
+        }
+        catch (DecoderFallbackException e)
+        {
+            return (number, null, e.Index);
         }
     }
 }
