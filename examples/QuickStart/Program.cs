@@ -48,7 +48,7 @@ foreach (var (question, answer) in CaseTask.Facts)
 using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(baseFolder));
 var sft = new SftTrainer(policy, new TrainingOptions
 {
-    LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 500, Seed = 1, OutputDir = Path.Combine(output, "sft-run"),
+    LearningRate = 3e-3, WarmupRatio = 0.05, BatchSize = 16, MaxSteps = 500, Seed = 1, OutputDir = Path.Combine(output, "sft-run"), SaveTotalLimit = 1,
 });
 Console.WriteLine($"SFT on {sftExamples.Count} examples…");
 TrainingResult sftRun = sft.Train(sftExamples);
@@ -79,7 +79,7 @@ IPreferenceLoss loss = PreferenceLosses.Create("sigmoid", new PreferenceLossOpti
 var dpo = new PreferenceTrainer(policy, loss, new TrainingOptions
 {
     LearningRate = 5e-4, BatchSize = 8, MaxSteps = 300, Schedule = LearningRateSchedule.Constant, Seed = 2,
-    OutputDir = Path.Combine(output, "dpo-run"),
+    OutputDir = Path.Combine(output, "dpo-run"), SaveTotalLimit = 1,
     PaddingValue = tokenizer.PadTokenId!.Value,
 }, reference);
 Console.WriteLine($"DPO on {pairs.Count} pairs…");

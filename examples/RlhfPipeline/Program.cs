@@ -70,7 +70,7 @@ double RuleCompliance(List<string> answers) => answers.Where((a, i) => CaseTask.
 Console.WriteLine("3. PPO against the reward model…");
 var history = new PpoLoop(policy, reference, reward, tokenizer, chat, new PpoOptions
 {
-    Training = PpoOptions.DefaultTraining with { MaxSteps = 40, BatchSize = 12, LearningRate = 1e-4, Seed = 3, OutputDir = Path.Combine(output, "ppo-run") },
+    Training = PpoOptions.DefaultTraining with { MaxSteps = 40, BatchSize = 12, LearningRate = 1e-4, Seed = 3, OutputDir = Path.Combine(output, "ppo-run"), SaveTotalLimit = 1 },
     ResponseLength = 10, KlCoef = 0.3, PpoEpochs = 4, Temperature = 1.0, MissingEosPenalty = 1.0,
 }).Train(prompts).History;
 List<string> after = Greedy();

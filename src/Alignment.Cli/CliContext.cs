@@ -3,6 +3,9 @@ namespace Alignment.Cli;
 /// <summary>Where a command writes, reads, and what cancels it.</summary>
 internal sealed record CliContext(TextWriter Output, TextWriter Error, TextReader Input, CancellationToken Cancel)
 {
+    /// <summary>Where the library's warnings go: standard error.</summary>
+    public Microsoft.Extensions.Logging.ILogger Logger => new WarningLogger(Error);
+
     /// <summary>The callbacks every training command reports to.</summary>
     public IReadOnlyList<ITrainingCallback> Callbacks => [new ConsoleProgress(Output)];
 

@@ -106,4 +106,73 @@ public sealed class MalformedInputTests : CliFixture
         string empty = Data("empty.jsonl", "", "   ");
         AssertRefused(Run("sft", "--model", ModelFolder(), "--dataset", empty, "--output", Output), "empty.jsonl", "no usable example");
     }
+
+    /// <summary>Rewrites model.safetensors' header with <paramref name="edit"/>, keeping its length (padded with spaces).</summary>
+    static void EditHeader(string folder, Action<JsonObject> edit)
+    {
+        string path = Path.Combine(folder, "model.safetensors");
+        byte[] bytes = File.ReadAllBytes(path);
+        int length = (int)BitConverter.ToUInt64(bytes, 0);
+        JsonObject header = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(bytes, 8, length))!.AsObject();
+        edit(header);
+        byte[] edited = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString().PadRight(length));
+        Assert.Equal(length, edited.Length);
+        edited.CopyTo(bytes, 8);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    [Fact]
+    public void Weights_that_share_bytes_or_hold_nan_are_named()
+    {
+        string overlapping = ModelFolder();
+        EditHeader(overlapping, header =>
+        {
+            var norms = header.Where(kv => kv.Key.EndsWith("input_layernorm.weight", StringComparison.Ordinal)).Select(kv => kv.Value!.AsObject()).ToList();
+            norms[1]["data_offsets"] = norms[0]["data_offsets"]!.DeepClone();
+        });
+        AssertRefused(Run("dpo", "--model", overlapping, "--dataset", Pairs(), "--output", Output), "model.safetensors", "share bytes");
+
+        string nan = ModelFolder();
+        EditHeader(nan, _ => { });
+        string weights = Path.Combine(nan, "model.safetensors");
+        byte[] bytes = File.ReadAllBytes(weights);
+        int length = (int)BitConverter.ToUInt64(bytes, 0);
+        JsonObject header = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(bytes, 8, length))!.AsObject();
+        var (name, entry) = header.First(kv => kv.Key.EndsWith("norm.weight", StringComparison.Ordinal));
+        long begin = entry!["data_offsets"]![0]!.GetValue<long>();
+        BitConverter.GetBytes(float.NaN).CopyTo(bytes, 8 + length + (int)begin);
+        File.WriteAllBytes(weights, bytes);
+        AssertRefused(Run("dpo", "--model", nan, "--dataset", Pairs(), "--output", Output), name, "NaN");
+    }
+
+    [Fact]
+    public void A_tokenizer_json_with_numeric_merges_names_the_file_and_the_field()
+    {
+        string folder = ModelFolder();
+        string path = Path.Combine(folder, "tokenizer.json");
+        JsonObject tokenizer = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        tokenizer["model"]!["merges"]!.AsArray()[1] = 42;
+        File.WriteAllText(path, tokenizer.ToJsonString());
+        AssertRefused(Run("dpo", "--model", folder, "--dataset", Pairs(), "--output", Output), "tokenizer.json", "model.merges[1]");
+    }
+
+    [Fact]
+    public void Cuda_without_the_cuda_backend_says_which_package_is_missing()
+    {
+        AssertRefused(Run("dpo", "--model", ModelFolder(), "--dataset", Pairs(), "--output", Output, "--device", "cuda"), "TorchSharp-cuda");
+    }
+
+    [Fact]
+    public void A_damaged_newest_checkpoint_is_passed_over_with_a_warning()
+    {
+        string model = ModelFolder();
+        string[] args = ["dpo", "--model", model, "--dataset", Pairs(), "--output", Output, "--max-steps", "4", "--batch-size", "1", "--save-steps", "1"];
+        Assert.Equal(0, Run([.. args]).Code);
+        File.WriteAllText(Path.Combine(Output, "checkpoint-4", "trainer_state.json"), "{ truncated");
+        var (code, _, error) = Run([.. args, "--resume"]);
+        Assert.True(code == 0, error);
+        Assert.Contains("checkpoint-4", error);
+        Assert.Contains("trainer_state.json", error);
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(Output, "metrics.jsonl")).Length);
+    }
 }

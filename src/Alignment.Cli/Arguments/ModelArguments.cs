@@ -31,6 +31,9 @@ internal sealed class ModelArguments : IArgumentGroup
     public ModelLoadOptions LoadOptions(ParseResult parse)
     {
         string device = parse.GetValue(_device)!;
+        if (device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) && !torch.cuda.is_available())
+            throw new ArgumentException($"--device {device}: TorchSharp sees no CUDA device; this build of align uses the CPU backend " +
+                "(TorchSharp-cpu). Build it with the CUDA backend package (TorchSharp-cuda-linux or -windows) and check the NVIDIA driver.");
         Device parsed;
         try
         {
@@ -40,6 +43,7 @@ internal sealed class ModelArguments : IArgumentGroup
         {
             throw new ArgumentException($"--device '{device}' is not a device (cpu, cuda, cuda:N).", e);
         }
+
         return new ModelLoadOptions
         {
             DType = parse.GetValue(_dtype) switch

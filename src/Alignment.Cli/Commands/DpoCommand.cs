@@ -42,7 +42,7 @@ internal static class DpoCommand
                 using (kto)
                 using (ktoReference)
                 {
-                    TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
+                    TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, logger: context.Logger, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
                     return context.Finish(kto.Model, unpaired, options.OutputDir!, "examples", source.TrainReport, source.EvalReport);
                 }
             }
@@ -63,7 +63,7 @@ internal static class DpoCommand
                     precomputed = ReferenceLogProbs.Compute(referenceModel, [.. pairs, .. evalPairs ?? []], options);
                     precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
                 }
-                TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, callbacks: context.Callbacks)
+                TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, logger: context.Logger, callbacks: context.Callbacks)
                     .Train(pairs, evalPairs, resume, context.Cancel);
                 return context.Finish(policy.Model, result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);
             }

@@ -19,7 +19,7 @@ internal static class RewardCommand
             var (train, eval) = source.Pairs();
             context.Report(source);
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
-            TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, callbacks: context.Callbacks)
+            TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, logger: context.Logger, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
             reward.SavePretrained(options.OutputDir!);
             return context.Summary(result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);

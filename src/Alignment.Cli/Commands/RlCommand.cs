@@ -31,7 +31,7 @@ internal static class RlCommand
                 ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
                 : policy.CreateReference();
             using RewardModel reward = RewardModel.FromPretrained(rewardFolder, model.LoadOptions(parse));
-            var loop = new PpoLoop(policy, referenceModel, reward, tokenizer, template, options, callbacks: context.Callbacks);
+            var loop = new PpoLoop(policy, referenceModel, reward, tokenizer, template, options, logger: context.Logger, callbacks: context.Callbacks);
             TrainingResult result = loop.Train(prompts, evalPrompts, parse.GetValue(training.Resume), context.Cancel);
             string output = options.Training.OutputDir!;
             policy.Model.SavePretrained(output);

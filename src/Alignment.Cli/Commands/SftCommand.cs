@@ -17,7 +17,7 @@ internal static class SftCommand
             var (train, eval) = source.Sft();
             context.Report(source);
             using PolicyModel policy = model.LoadPolicy(parse, lora);
-            TrainingResult result = new SftTrainer(policy, options with { PaddingValue = source.PaddingValue }, parse.GetValue(packing), callbacks: context.Callbacks)
+            TrainingResult result = new SftTrainer(policy, options with { PaddingValue = source.PaddingValue }, parse.GetValue(packing), logger: context.Logger, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
             return context.Finish(policy.Model, result, options.OutputDir!, "examples", source.TrainReport, source.EvalReport);
         });

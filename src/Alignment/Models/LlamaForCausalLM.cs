@@ -100,6 +100,9 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public static LlamaForCausalLM FromPretrained(string folder, ModelLoadOptions? options = null)
     {
         TorchRuntime.EnsureLoaded();
+        if (options?.Device is { type: DeviceType.CUDA } cuda && !torch.cuda.is_available())
+            throw new InvalidOperationException($"Device '{cuda}' was asked for, but TorchSharp sees no CUDA device: the app references a CPU " +
+                "backend (TorchSharp-cpu). Reference TorchSharp-cuda-linux or TorchSharp-cuda-windows instead, and check the NVIDIA driver.");
         string configPath = Path.Combine(folder, "config.json");
         DecoderConfig config = DecoderConfig.Load(configPath);
         ScalarType dtype = options?.DType ?? ScalarType.Float32;

@@ -115,6 +115,12 @@ internal sealed class SafeTensorsCheckpoint : IDisposable
         foreach (var (name, target) in targets)
         {
             using Tensor loaded = Read(name);
+            if (loaded.is_floating_point())
+            {
+                using Tensor finite = loaded.isfinite().all();
+                if (!finite.item<bool>())
+                    throw new InvalidDataException($"'{_fileOf[name].Path}': weight '{name}' holds NaN or infinite values; the checkpoint is damaged.");
+            }
             target.copy_(loaded);
         }
     }

@@ -103,12 +103,17 @@ internal static class TokenizerFiles
             throw new InvalidDataException($"'{path}': model type '{model["type"]}' is not supported; byte-level BPE is.");
         if (!IsByteLevel(json))
             throw new InvalidDataException($"'{path}': only byte-level BPE tokenizer.json files are supported; for SentencePiece models use tokenizer.model.");
-        var vocabulary = model["vocab"]!.AsObject().Select(kv => new KeyValuePair<string, int>(kv.Key, kv.Value!.GetValue<int>())).ToList();
-        var merges = model["merges"]!.AsArray().Select(m => m switch
-        {
-            JsonArray pair => pair[0]!.GetValue<string>() + " " + pair[1]!.GetValue<string>(),
-            _ => m!.GetValue<string>(),
-        }).ToList();
+        var vocabulary = (model["vocab"] as JsonObject ?? throw new InvalidDataException($"'{path}': model.vocab is missing or not an object."))
+            .Select(kv => new KeyValuePair<string, int>(kv.Key, kv.Value is JsonValue v && v.TryGetValue(out int id) && id >= 0 ? id
+                : throw new InvalidDataException($"'{path}': model.vocab[\"{kv.Key}\"] must be a token id, got {kv.Value?.ToJsonString() ?? "null"}."))).ToList();
+        var merges = (model["merges"] as JsonArray ?? throw new InvalidDataException($"'{path}': model.merges is missing or not a list."))
+            .Select((m, i) => m switch
+            {
+                JsonArray { Count: 2 } pair when pair[0] is JsonValue a && a.TryGetValue(out string? left)
+                    && pair[1] is JsonValue b && b.TryGetValue(out string? right) => left + " " + right,
+                JsonValue v when v.TryGetValue(out string? merge) => merge,
+                _ => throw new InvalidDataException($"'{path}': model.merges[{i}] must be \"a b\" or [\"a\", \"b\"], got {m?.ToJsonString() ?? "null"}."),
+            }).ToList();
         var options = new BpeOptions(vocabulary)
         {
             Merges = merges,

@@ -15,6 +15,7 @@ internal sealed partial class StepContext
 {
     readonly OptimizerHelper _optimizer;
     readonly IReadOnlyList<Parameter> _parameters;
+    readonly IReadOnlyList<(string Name, Parameter Parameter)> _named;
     readonly TrainingOptions _options;
     readonly ILogger _logger;
     readonly Dictionary<string, double> _metricSums = [];
@@ -22,11 +23,12 @@ internal sealed partial class StepContext
     int _microBatches, _updates;
     long _tokens;
 
-    internal StepContext(int step, OptimizerHelper optimizer, IReadOnlyList<Parameter> parameters, TrainingOptions options, ILogger logger)
+    internal StepContext(int step, OptimizerHelper optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger)
     {
         Step = step;
         _optimizer = optimizer;
-        _parameters = parameters;
+        _named = trainable;
+        _parameters = trainable.Select(t => t.Parameter).ToList();
         _options = options;
         _logger = logger;
     }
@@ -56,7 +58,9 @@ internal sealed partial class StepContext
             double loss = output.Loss.to_type(ScalarType.Float64).item<double>();
             if (!double.IsFinite(loss))
             {
-                problem = $"step {Step + 1}: the loss is {loss} on the batch {micro.Describe()}";
+                problem = NonFiniteWeight() is { } weight
+                    ? $"step {Step + 1}: the loss is {loss} because the trainable weight '{weight}' holds NaN or infinite values"
+                    : $"step {Step + 1}: the loss is {loss} on the batch {micro.Describe()}";
                 break;
             }
             output.Loss.div(_options.GradientAccumulationSteps).backward();
@@ -111,6 +115,16 @@ internal sealed partial class StepContext
         foreach (var (name, sum) in _metricSums)
             metrics[name] = sum / Math.Max(1, _microBatches);
         return metrics;
+    }
+
+    /// <summary>The name of the first trainable weight that holds NaN or ∞ (a bad update or checkpoint, not the data), or null.</summary>
+    string? NonFiniteWeight()
+    {
+        using var scope = NewDisposeScope();
+        foreach (var (name, parameter) in _named)
+            if (!parameter.isfinite().all().item<bool>())
+                return name;
+        return null;
     }
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "skipped a step: {Problem}")]

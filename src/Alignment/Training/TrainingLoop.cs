@@ -84,7 +84,7 @@ internal sealed partial class TrainingLoop<T>
             foreach (var group in optimizer.ParamGroups)
                 group.LearningRate = learningRate;
             var stepClock = Stopwatch.StartNew();
-            var context = new StepContext(step, optimizer, parameters, _options, _logger);
+            var context = new StepContext(step, optimizer, _task.Trainable, _options, _logger);
             IReadOnlyDictionary<string, double>? own = _task.Step(ExamplesOf(step), context);
             if (context.Updates == 0)
                 continue; // every update of the step was skipped (non-finite, logged)
