@@ -89,6 +89,7 @@ public sealed class PpoLoop
             {
                 ["algorithm"] = _options.Algorithm.ToString(), ["num_generations"] = $"{_options.NumGenerations}", ["kl_coef"] = $"{_options.KlCoef}",
                 ["num_ppo_epochs"] = $"{_options.PpoEpochs}", ["num_mini_batches"] = $"{_options.MiniBatches}", ["response_length"] = $"{_options.ResponseLength}",
+                ["train_data"] = DataFingerprint.Of(prompts),
             },
             Evaluate = eval is null ? null : () => Evaluate(eval),
             SaveState = state =>

@@ -70,7 +70,7 @@ public sealed class PreferenceTrainer
         TokenRange.Check(train.Concat(eval ?? []), vocab);
         if (_sftMix is not null)
             TokenRange.Check(_sftMix.Data, vocab);
-        return Run(train, eval, MixedStep, p => p.Source, Evaluate, resume, cancellationToken);
+        return Run(train, eval, MixedStep, p => p.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
     }
 
     /// <summary>Trains on unpaired data (KTO, apo_zero_unpaired); the arguments are those of the paired overload.</summary>
@@ -81,7 +81,7 @@ public sealed class PreferenceTrainer
         if (_loss.Requirements.Data != PreferenceDataKind.Unpaired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on paired data; pass TokenizedPair examples.");
         TokenRange.Check(train.Concat(eval ?? []), _policy.Model.Config.VocabSize);
-        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, resume, cancellationToken);
+        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
     }
 
     /// <summary>The loss's metrics averaged over <paramref name="pairs"/> (no gradient), plus <c>loss</c>.</summary>
@@ -93,13 +93,16 @@ public sealed class PreferenceTrainer
         EvaluationMode.Run(_policy.Model, () => StepAverages.Over(examples, _options.BatchSize, UnpairedStep));
 
     TrainingResult Run<T>(IReadOnlyList<T> train, IReadOnlyList<T>? eval, Func<IReadOnlyList<T>, StepOutput> step, Func<T, SourceLocation?> sourceOf,
-        Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, bool resume, CancellationToken cancellationToken)
+        Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, string data, bool resume, CancellationToken cancellationToken)
     {
         _policy.Model.train();
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(_policy.Model), _options, step, sourceOf) with
         {
             Evaluate = eval is null ? null : () => evaluate(eval),
-            Config = new Dictionary<string, string> { ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : $"{_sftMix.Mode} {_sftMix.Weight}" },
+            Config = new Dictionary<string, string>
+            {
+                ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : $"{_sftMix.Mode} {_sftMix.Weight}", ["train_data"] = data,
+            },
         };
         return new TrainingLoop<T>(train, task, _options, _logger, _callbacks).Run(resume, cancellationToken);
     }

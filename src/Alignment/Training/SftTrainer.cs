@@ -30,6 +30,7 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
         {
             Evaluate = eval is null ? null : () => Evaluate(eval),
+            Config = new Dictionary<string, string> { ["packing"] = $"{packing}", ["train_data"] = DataFingerprint.Of(train) },
         };
         return new TrainingLoop<TokenizedCompletion>(train, task, options, logger, callbacks).Run(resume, cancellationToken);
     }

@@ -101,8 +101,8 @@ public sealed class CheckpointHousekeepingTests : IDisposable
         using var again = PreferenceTrainerTests.Policy();
         using ReferenceModel againReference = again.CreateReference();
         var changed = PreferenceTrainerTests.Options(output, steps: 4) with { LearningRate = 1e-2, Seed = 5 };
-        var error = Assert.Throws<ArgumentException>(() => Trainer(again, againReference, changed, PreferenceLosses.Ipo()).Train(PreferenceTrainerTests.Pairs(8), resume: true));
-        foreach (string change in new[] { "learning_rate: 0.005 → 0.01", "seed: 11 → 5", "max_steps: 2 → 4", "loss: \"sigmoid\" → \"ipo\"" })
+        var error = Assert.Throws<ArgumentException>(() => Trainer(again, againReference, changed, PreferenceLosses.Ipo()).Train(PreferenceTrainerTests.Pairs(8, seed: 1), resume: true));
+        foreach (string change in new[] { "learning_rate: 0.005 → 0.01", "seed: 11 → 5", "max_steps: 2 → 4", "loss: \"sigmoid\" → \"ipo\"", "train_data: " })
             Assert.Contains(change, error.Message);
 
         TrainingResult result = Trainer(again, againReference, changed with { ResumeWithChangedConfig = true }).Train(PreferenceTrainerTests.Pairs(8), resume: true);

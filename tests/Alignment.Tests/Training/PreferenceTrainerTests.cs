@@ -189,3 +189,20 @@ public sealed class EvaluationAverageTests
             Assert.Equal(single.Average(m => m[metric]), batched[metric], 5);
     }
 }
+
+public sealed class NonFiniteWeightTests
+{
+    [Fact]
+    public void A_nan_loss_from_a_nan_weight_names_the_weight_not_the_data()
+    {
+        using var policy = PreferenceTrainerTests.Policy();
+        using ReferenceModel reference = policy.CreateReference();
+        var (name, parameter) = policy.Model.named_parameters().First(p => p.name.EndsWith("mlp.up_proj.weight", StringComparison.Ordinal));
+        using (TorchSharp.torch.no_grad())
+            parameter.fill_(double.NaN);
+        var error = Assert.Throws<NonFiniteLossException>(() =>
+            new PreferenceTrainer(policy, PreferenceLosses.Dpo(), PreferenceTrainerTests.Options(steps: 1), reference).Train(PreferenceTrainerTests.Pairs(4)));
+        Assert.Contains($"'{name}'", error.Message);
+        Assert.DoesNotContain("pairs.jsonl", error.Message);
+    }
+}
