@@ -184,8 +184,10 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
                 $"attentionMask must be [{batch}, {past + time}] (cached + new positions), got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
         if (positionIds is not null && !positionIds.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"positionIds must be [{batch}, {time}] like inputIds.", nameof(positionIds));
-        if (past + time > Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"{past + time} positions exceed the model's max_position_embeddings ({Config.MaxPositionEmbeddings}): " +
+        // Packed rows restart their positions per sequence: what must fit is the largest position, not the row.
+        long positions = positionIds is null || positionIds.numel() == 0 ? past + time : positionIds.max().item<long>() + 1;
+        if (positions > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"{positions} positions exceed the model's max_position_embeddings ({Config.MaxPositionEmbeddings}): " +
                 "shorten the sequences (max_length) or generate fewer tokens.", nameof(inputIds));
         if (inputIds.numel() > 0)
         {

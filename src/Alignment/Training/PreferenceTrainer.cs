@@ -66,10 +66,10 @@ public sealed class PreferenceTrainer
         if (_loss.Requirements.Data != PreferenceDataKind.Paired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on unpaired data; pass TokenizedCompletion examples.");
         _sftCursor = _micro = 0;
-        long vocab = _policy.Model.Config.VocabSize;
-        TokenRange.Check(train.Concat(eval ?? []), vocab);
+        DecoderConfig model = _policy.Model.Config;
+        TokenRange.Check(train.Concat(eval ?? []), model);
         if (_sftMix is not null)
-            TokenRange.Check(_sftMix.Data, vocab);
+            TokenRange.Check(_sftMix.Data, model);
         return Run(train, eval, MixedStep, p => p.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
     }
 
@@ -80,7 +80,7 @@ public sealed class PreferenceTrainer
     {
         if (_loss.Requirements.Data != PreferenceDataKind.Unpaired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on paired data; pass TokenizedPair examples.");
-        TokenRange.Check(train.Concat(eval ?? []), _policy.Model.Config.VocabSize);
+        TokenRange.Check(train.Concat(eval ?? []), _policy.Model.Config);
         return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
     }
 

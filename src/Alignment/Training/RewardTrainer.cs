@@ -27,7 +27,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
     public TrainingResult Train(IReadOnlyList<TokenizedPair> train, IReadOnlyList<TokenizedPair>? eval = null, bool resume = false,
         CancellationToken cancellationToken = default)
     {
-        TokenRange.Check(train.Concat(eval ?? []), model.Backbone.Config.VocabSize);
+        TokenRange.Check(train.Concat(eval ?? []), model.Backbone.Config);
         model.Backbone.train();
         var trainable = TrainingTask.TrainableOf(model.Backbone);
         trainable.Add(("score.weight", model.Head.Weight));

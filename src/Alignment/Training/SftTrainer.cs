@@ -25,7 +25,7 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
     public TrainingResult Train(IReadOnlyList<TokenizedCompletion> train, IReadOnlyList<TokenizedCompletion>? eval = null, bool resume = false,
         CancellationToken cancellationToken = default)
     {
-        TokenRange.Check(train.Concat(eval ?? []), policy.Model.Config.VocabSize);
+        TokenRange.Check(train.Concat(eval ?? []), policy.Model.Config);
         policy.Model.train();
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
         {
