@@ -105,17 +105,16 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
                 "backend (TorchSharp-cpu). Reference TorchSharp-cuda-linux or TorchSharp-cuda-windows instead, and check the NVIDIA driver.");
         string configPath = Path.Combine(folder, "config.json");
         DecoderConfig config = DecoderConfig.Load(configPath);
-        ScalarType dtype = options?.DType ?? ScalarType.Float32;
+        // Parameters are created in the target dtype: a bfloat16 checkpoint never has a float32 copy of the model.
+        LlamaForCausalLM model;
         try
         {
-            ModelMemory.EnsureFits(config, dtype);
+            model = new LlamaForCausalLM(config, options?.DType ?? ScalarType.Float32);
         }
-        catch (InvalidDataException e)
+        catch (InvalidDataException e) // the constructor refuses sizes that cannot fit: say which file described them
         {
             throw new InvalidDataException($"'{configPath}': {e.Message}", e);
         }
-        // Parameters are created in the target dtype: a bfloat16 checkpoint never has a float32 copy of the model.
-        var model = new LlamaForCausalLM(config, dtype);
         try
         {
             using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
