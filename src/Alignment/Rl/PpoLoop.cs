@@ -87,7 +87,7 @@ public sealed class PpoLoop
             ExamplesPerStep = _options.Training.BatchSize,
             Config = new Dictionary<string, string>
             {
-                ["algorithm"] = _options.Algorithm.ToString(), ["num_generations"] = $"{_options.NumGenerations}", ["kl_coef"] = $"{_options.KlCoef}",
+                ["algorithm"] = _options.Algorithm.ToString(), ["num_generations"] = $"{_options.NumGenerations}", ["kl_coef"] = FormattableString.Invariant($"{_options.KlCoef}"),
                 ["num_ppo_epochs"] = $"{_options.PpoEpochs}", ["num_mini_batches"] = $"{_options.MiniBatches}", ["response_length"] = $"{_options.ResponseLength}",
                 ["train_data"] = DataFingerprint.Of(prompts),
             },

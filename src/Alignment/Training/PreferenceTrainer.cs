@@ -101,7 +101,7 @@ public sealed class PreferenceTrainer
             Evaluate = eval is null ? null : () => evaluate(eval),
             Config = new Dictionary<string, string>
             {
-                ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : $"{_sftMix.Mode} {_sftMix.Weight}", ["train_data"] = data,
+                ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : FormattableString.Invariant($"{_sftMix.Mode} {_sftMix.Weight}"), ["train_data"] = data,
             },
         };
         return new TrainingLoop<T>(train, task, _options, _logger, _callbacks).Run(resume, cancellationToken);

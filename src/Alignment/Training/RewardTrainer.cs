@@ -34,7 +34,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
         var task = TrainingTask.Batches(trainable, options, Step, (TokenizedPair p) => p.Source) with
         {
             Evaluate = eval is null ? null : () => Evaluate(eval),
-            Config = new Dictionary<string, string> { ["center_rewards_coefficient"] = $"{centerRewardsCoefficient}", ["train_data"] = DataFingerprint.Of(train) },
+            Config = new Dictionary<string, string> { ["center_rewards_coefficient"] = FormattableString.Invariant($"{centerRewardsCoefficient}"), ["train_data"] = DataFingerprint.Of(train) },
         };
         return new TrainingLoop<TokenizedPair>(train, task, options, logger, callbacks).Run(resume, cancellationToken);
     }
