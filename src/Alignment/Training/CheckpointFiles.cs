@@ -15,7 +15,7 @@ namespace Alignment.Training;
 /// </summary>
 internal static class CheckpointFiles
 {
-    const string StateFile = "trainer_state.json", WeightsFile = "trainable.safetensors", OptimizerFile = "optimizer.bin", MetricsFile = "metrics.jsonl";
+    const string StateFile = "trainer_state.json", WeightsFile = "trainable.safetensors", OptimizerFile = "optimizer.safetensors", MetricsFile = "metrics.jsonl";
 
     /// <summary>Appends one metrics line (non-finite values as null).</summary>
     public static void AppendMetrics(string folder, IReadOnlyDictionary<string, double> metrics)
@@ -39,7 +39,7 @@ internal static class CheckpointFiles
     }
 
     /// <summary>Writes checkpoint-<paramref name="step"/>; returns its folder.</summary>
-    public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, OptimizerHelper optimizer, JsonObject state)
+    public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer, JsonObject state)
     {
         string final = Path.Combine(folder, $"checkpoint-{step}");
         string temporary = final + ".tmp";
@@ -47,7 +47,7 @@ internal static class CheckpointFiles
             Directory.Delete(temporary, recursive: true);
         Directory.CreateDirectory(temporary);
         SafeTensors.Save(Path.Combine(temporary, WeightsFile), trainable.Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Parameter)));
-        optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+        optimizer.Save(Path.Combine(temporary, OptimizerFile));
         state["global_step"] = step;
         File.WriteAllText(Path.Combine(temporary, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         if (Directory.Exists(final))
@@ -73,7 +73,7 @@ internal static class CheckpointFiles
 
     /// <summary>Copies the saved weights into the trainable parameters, loads the optimizer state, and returns the state JSON.</summary>
     /// <exception cref="InvalidDataException">A file of the checkpoint is damaged, or a trainable weight is missing; the message names the file.</exception>
-    public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, OptimizerHelper optimizer)
+    public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer)
     {
         string statePath = Path.Combine(checkpoint, StateFile);
         JsonObject state;
@@ -98,14 +98,10 @@ internal static class CheckpointFiles
             }
         }
         string optimizerPath = Path.Combine(checkpoint, OptimizerFile);
-        try
-        {
-            optimizer.load_state_dict(optimizerPath);
-        }
-        catch (Exception e) when (e is EndOfStreamException or IOException or ArgumentException or InvalidOperationException or FormatException)
-        {
-            throw new InvalidDataException($"'{optimizerPath}' is damaged: {e.Message}", e);
-        }
+        if (!File.Exists(optimizerPath))
+            throw new InvalidDataException($"'{optimizerPath}' is missing" + (File.Exists(Path.Combine(checkpoint, "optimizer.bin"))
+                ? ": the checkpoint was written by an earlier version of Alignment (optimizer.bin), whose optimizer state this version does not read." : "."));
+        optimizer.Load(optimizerPath);
         return state;
     }
 

@@ -13,7 +13,7 @@ namespace Alignment.Training;
 /// </summary>
 internal sealed partial class StepContext
 {
-    readonly OptimizerHelper _optimizer;
+    readonly AdamW _optimizer;
     readonly IReadOnlyList<Parameter> _parameters;
     readonly IReadOnlyList<(string Name, Parameter Parameter)> _named;
     readonly TrainingOptions _options;
@@ -23,7 +23,7 @@ internal sealed partial class StepContext
     int _microBatches, _updates;
     long _tokens;
 
-    internal StepContext(int step, OptimizerHelper optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger)
+    internal StepContext(int step, AdamW optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger)
     {
         Step = step;
         _optimizer = optimizer;
@@ -77,12 +77,9 @@ internal sealed partial class StepContext
             if (!double.IsFinite(gradNorm))
                 problem = $"step {Step + 1}: the gradient norm is {gradNorm} on the batch {string.Join(", ", microBatches.Select(m => m.Describe()))}";
         }
-        using (NewDisposeScope()) // every read of a parameter's .grad makes a managed wrapper; free them each update
-        {
-            if (problem is null)
-                _optimizer.step();
-            _optimizer.zero_grad();
-        }
+        if (problem is null)
+            _optimizer.Step();
+        _optimizer.ZeroGrad();
         if (problem is not null)
         {
             if (!_options.SkipNonFiniteSteps)

@@ -55,9 +55,8 @@ internal sealed partial class TrainingLoop<T>
     public TrainingResult Run(bool resume, CancellationToken cancellationToken)
     {
         int total = TotalSteps;
-        var parameters = _task.Trainable.Select(t => t.Parameter).ToList();
         using FileStream? folderLock = _options.OutputDir is { } output ? OutputFolderLock.Acquire(output) : null;
-        using var optimizer = optim.AdamW(parameters, lr: _options.LearningRate, weight_decay: _options.WeightDecay);
+        using var optimizer = new AdamW(_task.Trainable, _options.LearningRate, _options.WeightDecay);
         var state = new LoopState();
         string? lastCheckpoint = null;
         if (resume && _options.OutputDir is not null && Resume(optimizer) is var (checkpoint, restored))
@@ -81,8 +80,7 @@ internal sealed partial class TrainingLoop<T>
             }
             torch.manual_seed(_options.Seed * 1_000_003L + step); // every random draw is a function of (seed, step): resumes replay exactly
             double learningRate = _options.LearningRateAt(step, total);
-            foreach (var group in optimizer.ParamGroups)
-                group.LearningRate = learningRate;
+            optimizer.LearningRate = learningRate;
             var stepClock = Stopwatch.StartNew();
             var context = new StepContext(step, optimizer, _task.Trainable, _options, _logger);
             IReadOnlyDictionary<string, double>? own = _task.Step(ExamplesOf(step), context);
@@ -176,7 +174,7 @@ internal sealed partial class TrainingLoop<T>
     }
 
     /// <summary>Writes checkpoint-STEP (see <see cref="CheckpointFiles"/>), or nothing without an output folder.</summary>
-    string? Save(LoopState state, OptimizerHelper optimizer)
+    string? Save(LoopState state, AdamW optimizer)
     {
         if (_options.OutputDir is null)
             return null;
@@ -237,7 +235,7 @@ internal sealed partial class TrainingLoop<T>
     /// for the one before it. Null when there is none.
     /// </summary>
     /// <exception cref="InvalidDataException">Every checkpoint is damaged; the message names the newest one's file.</exception>
-    (string Checkpoint, LoopState State)? Resume(OptimizerHelper optimizer)
+    (string Checkpoint, LoopState State)? Resume(AdamW optimizer)
     {
         InvalidDataException? first = null;
         foreach (string checkpoint in CheckpointFiles.Newest(_options.OutputDir!))
@@ -255,7 +253,7 @@ internal sealed partial class TrainingLoop<T>
         return first is null ? null : throw new InvalidDataException("No checkpoint could be resumed from: " + first.Message, first);
     }
 
-    LoopState Restore(string checkpoint, OptimizerHelper optimizer)
+    LoopState Restore(string checkpoint, AdamW optimizer)
     {
         JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer);
         if (!_options.ResumeWithChangedConfig && ConfigChanges(json["config"] as JsonObject) is { Count: > 0 } changes)

@@ -40,14 +40,18 @@ public sealed class CheckpointResumeTests : IDisposable
 
     [Theory]
     [InlineData("trainer_state.json", "{ \"global_step\": 4, \"log_hist")]
-    [InlineData("optimizer.bin", "")]
+    [InlineData("optimizer.safetensors", "header")]
+    [InlineData("optimizer.safetensors", "data")]
     public void A_damaged_newest_checkpoint_is_passed_over_and_the_run_ends_as_a_straight_one(string file, string content)
     {
         double[] straight = Train(Path.Combine(_folder, "straight"), resume: false);
         string output = Interrupted("damaged-" + file);
         string damaged = Path.Combine(output, "checkpoint-4", file);
-        if (file == "optimizer.bin")
-            File.WriteAllBytes(damaged, File.ReadAllBytes(damaged)[..100]); // truncated
+        byte[] bytes = File.ReadAllBytes(damaged);
+        if (content == "header")
+            File.WriteAllBytes(damaged, bytes[..100]);          // cut inside the header
+        else if (content == "data")
+            File.WriteAllBytes(damaged, bytes[..^8]);           // the last moment is missing its end
         else
             File.WriteAllText(damaged, content);
 
