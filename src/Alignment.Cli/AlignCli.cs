@@ -43,7 +43,15 @@ internal static class AlignCli
                 return 2;
             }
             if (parse.Action is not HelpAction)
+            {
                 TorchRuntime.EnsureLoaded();
+                if (parse.GetValue(NumThreads) is { } threads)
+                {
+                    if (threads is < 1 or > 1024)
+                        throw new ArgumentException($"--num-threads must be in [1, 1024], got {threads}.");
+                    TorchRuntime.SetThreads(threads);
+                }
+            }
             return parse.Invoke(invocation);
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
@@ -66,12 +74,23 @@ internal static class AlignCli
         }
     }
 
+    /// <summary><c>--num-threads</c>, for every command: TorchSharp's CPU threads for the process (default: the physical cores it sees).</summary>
+    static readonly Option<int?> NumThreads = Recursive(CliOption.Int("num-threads",
+        "Threads of tensor operations on the CPU (default: the physical cores; fewer are faster on a loaded machine).", null));
+
+    static Option<int?> Recursive(Option<int?> option)
+    {
+        option.Recursive = true;
+        return option;
+    }
+
     static RootCommand Root(CliContext context)
     {
         var root = new RootCommand("align: SFT, reward modelling, preference training and RLHF of Hugging Face model folders, with TRL's option names.")
         {
             HelpName = "align",
         };
+        root.Options.Add(NumThreads);
         root.Subcommands.Add(SftCommand.Create(context));
         root.Subcommands.Add(RewardCommand.Create(context));
         root.Subcommands.Add(DpoCommand.Create(context));
@@ -92,7 +111,7 @@ internal static class AlignCli
             return "";
         int end = message.IndexOf('\'', start + 1);
         string given = message[(start + 1)..(end > start ? end : message.Length)];
-        var best = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal))
+        var best = command.Options.Concat(command.Parents.OfType<Command>().SelectMany(p => p.Options.Where(o => o.Recursive))).SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal))
             .Select(n => (Name: n, Distance: Distance(given, n))).OrderBy(x => x.Distance).FirstOrDefault();
         return best.Name is not null && best.Distance <= Math.Max(2, given.Length / 4) ? $" Did you mean '{best.Name}'?" : "";
     }

@@ -4,7 +4,7 @@ namespace Alignment.Cli;
 internal sealed record CliContext(TextWriter Output, TextWriter Error, TextReader Input, CancellationToken Cancel)
 {
     /// <summary>Where the library's warnings go: standard error.</summary>
-    public Microsoft.Extensions.Logging.ILogger Logger => new WarningLogger(Error);
+    public Microsoft.Extensions.Logging.ILogger Logger => new WarningLogger(Output, Error);
 
     /// <summary>The callbacks every training command reports to.</summary>
     public IReadOnlyList<ITrainingCallback> Callbacks => [new ConsoleProgress(Output)];

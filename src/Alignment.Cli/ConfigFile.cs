@@ -38,7 +38,7 @@ internal static class ConfigFile
         foreach (var (key, value) in json)
         {
             string alias = "--" + key;
-            Option option = command.Options.FirstOrDefault(o => o.Name == alias || o.Aliases.Contains(alias) || o.Name == alias.Replace('_', '-'))
+            Option option = command.Options.Concat(root.Options.Where(o => o.Recursive)).FirstOrDefault(o => o.Name == alias || o.Aliases.Contains(alias) || o.Name == alias.Replace('_', '-'))
                 ?? throw new ArgumentException($"--config '{path}': '{key}' is not an option of 'align {command.Name}'.");
             if (option.Name == "--config" || value is null || option.Aliases.Prepend(option.Name).Any(given.Contains))
                 continue;

@@ -1,3 +1,4 @@
+using Alignment.Native;
 using System.Text.Json.Nodes;
 
 namespace Alignment.Cli.Tests;
@@ -56,9 +57,12 @@ public sealed class CommandLineTests : CliFixture
             """{"prompt": "world", "completion": " the"}""");
         var (code, text, error) = Run("sft", "--model_name_or_path", ModelFolder(), "--dataset_name", data, "--output_dir", output,
             "--num_train_epochs", "2", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3",
-            "--max_length", "16", "--save_steps", "2", "--eval-dataset", data);
+            "--max_length", "16", "--save_steps", "2", "--eval-dataset", data, "--num_threads", $"{TorchRuntime.Threads}");
 
         Assert.True(code == 0, error);
+        // embeddings and lm_head 300·32 each, 2 layers of q/o 32·32, k/v 32·16, gate/up/down 32·48 and two norms, a final norm
+        const int parameters = 2 * 300 * 32 + 2 * (2 * 32 * 32 + 2 * 32 * 16 + 3 * 32 * 48 + 2 * 32) + 32;
+        Assert.Contains($"training 6 steps of {parameters} trainable parameters on cpu with {TorchRuntime.Threads} threads", text);
         Assert.Equal(6, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Count(l => !l.Contains("eval_"))); // 3 rows × 2 epochs, 1 per step
         Assert.True(Directory.Exists(Path.Combine(output, "checkpoint-2")));
         Assert.Contains("training data: 3 examples kept", text);
@@ -118,6 +122,14 @@ public sealed class CommandLineTests : CliFixture
         Assert.Contains("warmup_ratio", error);
         Assert.Contains("gradient_accumulation_steps", error);
         Assert.Contains("max_grad_norm", error);
+    }
+
+    [Fact]
+    public void A_thread_count_out_of_range_is_refused_before_any_work()
+    {
+        var (code, _, error) = Run("generate", "--model", ModelFolder(), "--prompt", "hello", "--num-threads", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("--num-threads must be in [1, 1024], got 0", error);
     }
 
     [Fact]

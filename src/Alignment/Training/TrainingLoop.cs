@@ -56,7 +56,11 @@ internal sealed partial class TrainingLoop<T>
     {
         int total = TotalSteps;
         using FileStream? folderLock = _options.OutputDir is { } output ? OutputFolderLock.Acquire(output) : null;
+        if (_options.NumThreads is { } threads)
+            Native.TorchRuntime.SetThreads(threads);
         using var optimizer = new AdamW(_task.Trainable, _options.LearningRate, _options.WeightDecay);
+        LogStart(_logger, total, _task.Trainable.Sum(t => t.Parameter.numel()), _task.Trainable[0].Parameter.device.ToString(),
+            Native.TorchRuntime.Threads, optimizer.StateBytes >> 20);
         var state = new LoopState();
         string? lastCheckpoint = null;
         if (resume && _options.OutputDir is not null && Resume(optimizer) is var (checkpoint, restored))
@@ -280,6 +284,10 @@ internal sealed partial class TrainingLoop<T>
         public int EvalsWithoutImprovement;
         public List<IReadOnlyDictionary<string, double>> History { get; } = [];
     }
+
+    [LoggerMessage(EventId = 6000, Level = LogLevel.Information,
+        Message = "training {TotalSteps} steps of {Trainable} trainable parameters on {Device} with {Threads} threads; optimizer state {StateMiB} MiB")]
+    static partial void LogStart(ILogger logger, int totalSteps, long trainable, string device, int threads, long stateMiB);
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "step {Step}/{TotalSteps} loss {Loss} learning_rate {LearningRate}")]
     static partial void LogStep(ILogger logger, int step, int totalSteps, double loss, double learningRate);

@@ -85,6 +85,12 @@ public sealed record TrainingOptions
     /// <summary><c>padding_value</c>: the token id written into padding (never scored); use the tokenizer's pad id.</summary>
     public long PaddingValue { get; init; }
 
+    /// <summary>
+    /// Threads of TorchSharp's CPU operations, set for the whole process when training starts (<c>align --num-threads</c>);
+    /// null keeps the process's setting (TorchSharp's default: the physical cores it sees). The first log line reports it.
+    /// </summary>
+    public int? NumThreads { get; init; }
+
     /// <summary>Checks the values, reporting every one out of range at once.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names each.</exception>
     public void Validate() => new OptionErrors().Include(Problems()).ThrowIfAny();
@@ -106,6 +112,7 @@ public sealed record TrainingOptions
         .Check(SaveTotalLimit is not < 1, $"save_total_limit must be >= 1, got {SaveTotalLimit}.")
         .Check(BatchSize <= 1 << 20, $"per_device_train_batch_size must be at most {1 << 20}, got {BatchSize}.")
         .Check(PaddingValue >= 0, $"padding_value must be a token id >= 0, got {PaddingValue}.")
+        .Check(NumThreads is null or (>= 1 and <= 1024), $"num_threads must be in [1, 1024], got {NumThreads}.")
         .Messages;
 
     /// <summary>
