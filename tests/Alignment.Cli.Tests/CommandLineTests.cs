@@ -57,7 +57,7 @@ public sealed class CommandLineTests : CliFixture
             """{"prompt": "world", "completion": " the"}""");
         var (code, text, error) = Run("sft", "--model_name_or_path", ModelFolder(), "--dataset_name", data, "--output_dir", output,
             "--num_train_epochs", "2", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3",
-            "--max_length", "16", "--save_steps", "2", "--eval-dataset", data, "--num_threads", $"{TorchRuntime.Threads}");
+            "--max_length", "16", "--save_steps", "2", "--eval-dataset", data, "--num_threads", $"{TorchRuntime.Threads}", "--gradient_checkpointing");
 
         Assert.True(code == 0, error);
         // embeddings and lm_head 300·32 each, 2 layers of q/o 32·32, k/v 32·16, gate/up/down 32·48 and two norms, a final norm

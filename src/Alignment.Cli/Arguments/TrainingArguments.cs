@@ -15,6 +15,8 @@ internal sealed class TrainingArguments : IArgumentGroup
     readonly Option<string?> _bestMetric = CliOption.Text("metric-for-best-model", "Stop early when this evaluation metric (eval_loss, eval_rewards/accuracies …) stops improving.");
     readonly Option<int?> _patience = CliOption.Int("early-stopping-patience", "Evaluations without improvement before stopping early.", null);
     readonly Option<bool> _greaterIsBetter = CliOption.Flag("greater-is-better", "The early-stopping metric improves upwards.");
+    readonly Option<bool> _checkpointing = CliOption.Flag("gradient-checkpointing",
+        "Keep only each layer's input for backward and recompute the layer there: activation memory of one layer, ~1 more forward pass.");
 
     /// <param name="defaults">The trainer's defaults, shown in <c>--help</c>.</param>
     /// <param name="stepsMeaning">What one step is, for the help of <c>--max-steps</c>.</param>
@@ -38,7 +40,7 @@ internal sealed class TrainingArguments : IArgumentGroup
     }
 
     public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig };
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing };
 
     /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
     EarlyStopping? EarlyStoppingOf(ParseResult parse)
@@ -74,6 +76,7 @@ internal sealed class TrainingArguments : IArgumentGroup
             EarlyStopping = EarlyStoppingOf(parse),
             OutputDir = parse.GetValue(Output),
             TensorBoardDir = parse.GetValue(LoggingDir),
+            GradientCheckpointing = parse.GetValue(_checkpointing),
         };
         if (validate)
             options.Validate();

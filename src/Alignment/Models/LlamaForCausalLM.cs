@@ -73,6 +73,13 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     /// <inheritdoc />
     public DecoderConfig Config { get; }
 
+    /// <summary>
+    /// Activation checkpointing (transformers' <c>gradient_checkpointing_enable()</c>): in training mode with gradients
+    /// on, each decoder layer keeps only its input for backward and is run again there, trading one more forward pass
+    /// for the activations of every layer. Trainers set it from <c>TrainingOptions.GradientCheckpointing</c>.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>The options of the attached LoRA adapters, or null when there are none.</summary>
     public LoraOptions? LoraOptions { get; internal set; }
 
@@ -205,8 +212,11 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         Tensor hidden = model.Embeddings.call(inputIds);                            // [B, T, H]
         var (cos, sin) = _rope.Angles(positionIds, hidden.dtype);
         Tensor mask = AttentionMask(segments, time, past, hidden.dtype, Config.SlidingWindow);
+        bool checkpoint = GradientCheckpointing && training && is_grad_enabled() && cache is null;
+        if (checkpoint && !hidden.requires_grad)
+            hidden = hidden.detach().requires_grad_(true); // frozen embeddings (LoRA): the layers' function must still be in the graph
         for (int i = 0; i < model.Layers.Count; i++)
-            hidden = model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]);
+            hidden = checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, model.Layers[i]) : model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]);
         return model.Norm.call(hidden).MoveToOuterDisposeScope();
     }
 

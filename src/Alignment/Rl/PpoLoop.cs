@@ -77,6 +77,7 @@ public sealed class PpoLoop
         if (prompts.Count == 0)
             throw new ArgumentException("No prompts.", nameof(prompts));
         _policy.Model.train();
+        _policy.Model.GradientCheckpointing = _options.Training.GradientCheckpointing;
         KlCoef = _options.KlCoef;
         _controller = _options.KlTarget is { } target ? new AdaptiveKlController(KlCoef, target, _options.KlHorizon) : null;
         var trainable = TrainingTask.TrainableOf(_policy.Model);

@@ -96,6 +96,7 @@ public sealed class PreferenceTrainer
         Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, string data, bool resume, CancellationToken cancellationToken)
     {
         _policy.Model.train();
+        _policy.Model.GradientCheckpointing = _options.GradientCheckpointing;
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(_policy.Model), _options, step, sourceOf) with
         {
             Evaluate = eval is null ? null : () => evaluate(eval),

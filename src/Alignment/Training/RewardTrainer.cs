@@ -29,6 +29,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
     {
         TokenRange.Check(train.Concat(eval ?? []), model.Backbone.Config);
         model.Backbone.train();
+        model.Backbone.GradientCheckpointing = options.GradientCheckpointing;
         var trainable = TrainingTask.TrainableOf(model.Backbone);
         trainable.Add(("score.weight", model.Head.Weight));
         var task = TrainingTask.Batches(trainable, options, Step, (TokenizedPair p) => p.Source) with

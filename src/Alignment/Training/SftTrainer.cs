@@ -27,6 +27,7 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
     {
         TokenRange.Check(train.Concat(eval ?? []), policy.Model.Config);
         policy.Model.train();
+        policy.Model.GradientCheckpointing = options.GradientCheckpointing;
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
         {
             Evaluate = eval is null ? null : () => Evaluate(eval),

@@ -91,6 +91,13 @@ public sealed record TrainingOptions
     /// </summary>
     public int? NumThreads { get; init; }
 
+    /// <summary>
+    /// <c>gradient_checkpointing</c>: keep only each decoder layer's input for backward and run the layer again there —
+    /// activation memory of one layer instead of all, for about one more forward pass. Gradients equal the plain run's
+    /// to float precision.
+    /// </summary>
+    public bool GradientCheckpointing { get; init; }
+
     /// <summary>Checks the values, reporting every one out of range at once.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names each.</exception>
     public void Validate() => new OptionErrors().Include(Problems()).ThrowIfAny();
