@@ -58,7 +58,7 @@ public enum FinishReason
 /// <param name="Reason">Why it stopped.</param>
 public sealed record Completion(long[] Tokens, FinishReason Reason);
 
-/// <summary>Batched autoregressive generation with a KV cache.</summary>
+/// <summary>Batched autoregressive generation with a static KV cache (written in place) and an attention mask built once.</summary>
 public static class TextGenerator
 {
     /// <summary>Continues each prompt. Prompts of different lengths are left-padded into one batch.</summary>
@@ -92,21 +92,23 @@ public static class TextGenerator
         Device device = model.Device;
         Generator? generator = options.Seed is { } seed ? new Generator((ulong)seed, device) : null;
 
+        int total = width + options.MaxNewTokens;
         var ids = new long[batch, width];
-        var mask = new long[batch, width];
+        var mask = new long[batch, total]; // the whole generation's mask, built once: new tokens are real
         for (int b = 0; b < batch; b++)
         {
             int offset = width - prompts[b].Length;
-            for (int t = 0; t < width; t++)
+            for (int t = 0; t < total; t++)
             {
-                ids[b, t] = t < offset ? pad : prompts[b][t - offset];
+                if (t < width)
+                    ids[b, t] = t < offset ? pad : prompts[b][t - offset];
                 mask[b, t] = t < offset ? 0 : 1;
             }
         }
 
         var generated = Enumerable.Range(0, batch).Select(_ => new List<long>()).ToArray();
         var reasons = new FinishReason?[batch];
-        using var cache = new KvCache(model.Config.NumHiddenLayers);
+        using var cache = new KvCache(model.Config.NumHiddenLayers, total);
         using var noGrad = no_grad();
         Tensor attention = tensor(mask, device: device).DetachFromDisposeScope();
         Tensor next = tensor(ids, device: device).DetachFromDisposeScope();
@@ -118,7 +120,7 @@ public static class TextGenerator
                 long[] chosen;
                 using (var scope = NewDisposeScope())
                 {
-                    Tensor hidden = model.Forward(next, attention, cache: cache);           // [B, t, H]
+                    Tensor hidden = model.Forward(next, attention.narrow(1, 0, cache.Length + next.shape[1]), cache: cache); // [B, t, H]
                     Tensor logits = model.Logits(hidden.narrow(1, hidden.shape[1] - 1, 1).squeeze(1)).to_type(ScalarType.Float32); // [B, V]
                     chosen = Pick(logits, options, generator).data<long>().ToArray();
                 }
@@ -135,9 +137,6 @@ public static class TextGenerator
                     else if (options.StopStrings.Count > 0 && options.StopStrings.Any(decode!(generated[b]).Contains))
                         reasons[b] = FinishReason.StopString;
                 }
-                Tensor grown = cat([attention, ones(batch, 1, ScalarType.Int64, device)], 1).DetachFromDisposeScope();
-                attention.Dispose();
-                attention = grown;
                 next.Dispose();
                 next = tensor(chosen, device: device).unsqueeze(1).DetachFromDisposeScope();
             }

@@ -202,15 +202,18 @@ public sealed class LlamaForCausalLMTests : IDisposable
         }
     }
 
-    [Fact]
-    public void Decoding_with_the_kv_cache_equals_a_full_forward()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(7)]
+    [InlineData(20)]
+    public void Decoding_with_the_kv_cache_equals_a_full_forward(int? staticLength)
     {
         using var scope = NewDisposeScope();
         using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
         Tensor ids = tensor(new long[] { 1, 5, 9, 13, 22, 40, 7 }).unsqueeze(0);
         Tensor full = model.Forward(ids);
 
-        using var cache = new KvCache(model.Config.NumHiddenLayers);
+        using var cache = staticLength is { } length ? new KvCache(model.Config.NumHiddenLayers, length) : new KvCache(model.Config.NumHiddenLayers);
         Tensor prefix = model.Forward(ids.narrow(1, 0, 4), cache: cache);
         Assert.True(prefix.allclose(full.narrow(1, 0, 4), rtol: 0, atol: 1e-5));
         for (int t = 4; t < 7; t++)
@@ -219,6 +222,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
             Assert.True(step[0, 0].allclose(full[0, t], rtol: 0, atol: 1e-5), $"position {t}");
         }
         Assert.Equal(7, cache.Length);
+        if (staticLength == 7)
+            Assert.Contains("room for 7 positions; 8", Assert.Throws<InvalidOperationException>(() => model.Forward(ids.narrow(1, 0, 1), cache: cache)).Message);
     }
 
     [Theory]
