@@ -117,11 +117,12 @@ public sealed class CommandLineTests : CliFixture
     public void Every_bad_training_option_is_named_at_once()
     {
         var (code, _, error) = Run("dpo", "--model", ModelFolder(), "--dataset", Pairs(), "--output", Path.Combine(_models.Root, "o"),
-            "--warmup-ratio", "2", "--gradient-accumulation-steps", "0", "--max-grad-norm", "-1");
+            "--warmup-ratio", "2", "--gradient-accumulation-steps", "0", "--max-grad-norm", "-1", "--bf16", "--fp16");
         Assert.Equal(2, code);
         Assert.Contains("warmup_ratio", error);
         Assert.Contains("gradient_accumulation_steps", error);
         Assert.Contains("max_grad_norm", error);
+        Assert.Contains("bf16 and fp16 cannot both be set", error);
     }
 
     [Fact]

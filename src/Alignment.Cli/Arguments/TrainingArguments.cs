@@ -15,6 +15,8 @@ internal sealed class TrainingArguments : IArgumentGroup
     readonly Option<string?> _bestMetric = CliOption.Text("metric-for-best-model", "Stop early when this evaluation metric (eval_loss, eval_rewards/accuracies …) stops improving.");
     readonly Option<int?> _patience = CliOption.Int("early-stopping-patience", "Evaluations without improvement before stopping early.", null);
     readonly Option<bool> _greaterIsBetter = CliOption.Flag("greater-is-better", "The early-stopping metric improves upwards.");
+    readonly Option<bool> _bf16 = CliOption.Flag("bf16", "Compute in bfloat16 with float32 master weights and optimizer state (autocast).");
+    readonly Option<bool> _fp16 = CliOption.Flag("fp16", "Compute in float16 with float32 master weights, optimizer state and dynamic loss scaling.");
     readonly Option<bool> _checkpointing = CliOption.Flag("gradient-checkpointing",
         "Keep only each layer's input for backward and recompute the layer there: activation memory of one layer, ~1 more forward pass.");
 
@@ -40,7 +42,7 @@ internal sealed class TrainingArguments : IArgumentGroup
     }
 
     public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing };
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing, _bf16, _fp16 };
 
     /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
     EarlyStopping? EarlyStoppingOf(ParseResult parse)
@@ -77,6 +79,8 @@ internal sealed class TrainingArguments : IArgumentGroup
             OutputDir = parse.GetValue(Output),
             TensorBoardDir = parse.GetValue(LoggingDir),
             GradientCheckpointing = parse.GetValue(_checkpointing),
+            Bf16 = parse.GetValue(_bf16),
+            Fp16 = parse.GetValue(_fp16),
         };
         if (validate)
             options.Validate();

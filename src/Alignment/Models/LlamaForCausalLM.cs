@@ -80,6 +80,14 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     /// </summary>
     public bool GradientCheckpointing { get; set; }
 
+    /// <summary>
+    /// The dtype activations are computed in, whatever the weights are stored in (autocast, as transformers' <c>bf16</c>
+    /// and <c>fp16</c> options do): the embeddings' output is cast to it and every weight is used as a copy in it, so
+    /// float32 weights stay the master copy and receive float32 gradients. Null computes in the weights' dtype.
+    /// Trainers set it from <c>TrainingOptions.Bf16</c>/<c>Fp16</c> for the run.
+    /// </summary>
+    public ScalarType? ComputeDType { get; set; }
+
     /// <summary>The options of the attached LoRA adapters, or null when there are none.</summary>
     public LoraOptions? LoraOptions { get; internal set; }
 
@@ -87,7 +95,10 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     public string? SourceFolder { get; internal set; }
 
     /// <inheritdoc />
-    public Tensor LmHeadWeight => lm_head?.Weight ?? model.Embeddings.weight!;
+    /// <remarks>In <see cref="ComputeDType"/> when one is set (a cast copy whose gradient flows back to the weight).</remarks>
+    public Tensor LmHeadWeight => ComputeDType is { } compute ? StoredLmHeadWeight.As(compute) : StoredLmHeadWeight;
+
+    Tensor StoredLmHeadWeight => lm_head?.Weight ?? model.Embeddings.weight!;
 
     /// <inheritdoc />
     public Device Device => model.Norm.parameters().First().device;
@@ -210,6 +221,8 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         positionIds ??= segments.ne(0).to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
 
         Tensor hidden = model.Embeddings.call(inputIds);                            // [B, T, H]
+        if (ComputeDType is { } compute)
+            hidden = hidden.As(compute);
         var (cos, sin) = _rope.Angles(positionIds, hidden.dtype);
         Tensor mask = AttentionMask(segments, time, past, hidden.dtype, Config.SlidingWindow);
         bool checkpoint = GradientCheckpointing && training && is_grad_enabled() && cache is null;

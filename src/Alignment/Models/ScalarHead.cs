@@ -1,3 +1,4 @@
+using Alignment.Models.Llama;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,7 +38,7 @@ public sealed class ScalarHead : nn.Module
     /// <summary>One scalar per position.</summary>
     /// <param name="hidden">[B, T, H]</param>
     /// <returns>[B, T]</returns>
-    public Tensor PerToken(Tensor hidden) => F.linear(hidden, weight, bias).squeeze(-1);
+    public Tensor PerToken(Tensor hidden) => F.linear(hidden, weight.As(hidden), bias?.As(hidden)).squeeze(-1);
 
     /// <summary>The scalar at each sequence's last real token (the rightmost position where the mask is 1; works for left and right padding).</summary>
     /// <param name="hidden">[B, T, H]</param>
@@ -48,7 +49,7 @@ public sealed class ScalarHead : nn.Module
         using var scope = NewDisposeScope();
         Tensor last = LastTokenIndex(attentionMask);                                    // [B]
         Tensor picked = hidden.gather(1, last.view(-1, 1, 1).expand(-1, 1, hidden.shape[2])).squeeze(1); // [B, H]
-        return F.linear(picked, weight, bias).squeeze(-1).MoveToOuterDisposeScope();
+        return F.linear(picked, weight.As(picked), bias?.As(picked)).squeeze(-1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Index of the rightmost real token of each row.</summary>

@@ -21,6 +21,7 @@ public sealed class PpoLoop
 {
     readonly PolicyModel _policy;
     readonly PpoOptions _options;
+    readonly ICausalLM _reference;
     readonly ScalarHead? _valueHead;
     readonly RolloutCollector _rollouts;
     readonly ILogger? _logger;
@@ -52,6 +53,7 @@ public sealed class PpoLoop
             ? valueHead ?? new ScalarHead(policy.Model.Config.HiddenSize, hasBias: true, dtype: policy.Model.DType, device: policy.Model.Device,
                 generator: new Generator((ulong)options.Training.Seed))
             : null;
+        _reference = reference;
         _rollouts = new RolloutCollector(policy, reference, reward, tokenizer, template, options, _valueHead);
         _logger = logger;
         _callbacks = callbacks?.ToList() ?? [];
@@ -77,7 +79,6 @@ public sealed class PpoLoop
         if (prompts.Count == 0)
             throw new ArgumentException("No prompts.", nameof(prompts));
         _policy.Model.train();
-        _policy.Model.GradientCheckpointing = _options.Training.GradientCheckpointing;
         KlCoef = _options.KlCoef;
         _controller = _options.KlTarget is { } target ? new AdaptiveKlController(KlCoef, target, _options.KlHorizon) : null;
         var trainable = TrainingTask.TrainableOf(_policy.Model);
@@ -105,6 +106,7 @@ public sealed class PpoLoop
                     _controller = new AdaptiveKlController(KlCoef, klTarget, _options.KlHorizon);
             },
         };
+        using var settings = RunSettings.Apply(_options.Training, _policy.Model, _reference);
         return new TrainingLoop<string>(prompts, task, _options.Training, _logger, _callbacks).Run(resume, cancellationToken);
     }
 

@@ -96,7 +96,6 @@ public sealed class PreferenceTrainer
         Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, string data, bool resume, CancellationToken cancellationToken)
     {
         _policy.Model.train();
-        _policy.Model.GradientCheckpointing = _options.GradientCheckpointing;
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(_policy.Model), _options, step, sourceOf) with
         {
             Evaluate = eval is null ? null : () => evaluate(eval),
@@ -105,6 +104,7 @@ public sealed class PreferenceTrainer
                 ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : FormattableString.Invariant($"{_sftMix.Mode} {_sftMix.Weight}"), ["train_data"] = data,
             },
         };
+        using var settings = RunSettings.Apply(_options, _policy.Model, _reference);
         return new TrainingLoop<T>(train, task, _options, _logger, _callbacks).Run(resume, cancellationToken);
     }
 

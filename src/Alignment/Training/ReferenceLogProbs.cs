@@ -27,6 +27,7 @@ public sealed class ReferenceLogProbs
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(pairs);
         options ??= new TrainingOptions();
+        using var settings = RunSettings.Apply(options, reference);
         var values = new Dictionary<string, (double, double)>();
         foreach (TokenizedPair[] batch in pairs.Chunk(options.BatchSize))
         {

@@ -29,7 +29,6 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
     {
         TokenRange.Check(train.Concat(eval ?? []), model.Backbone.Config);
         model.Backbone.train();
-        model.Backbone.GradientCheckpointing = options.GradientCheckpointing;
         var trainable = TrainingTask.TrainableOf(model.Backbone);
         trainable.Add(("score.weight", model.Head.Weight));
         var task = TrainingTask.Batches(trainable, options, Step, (TokenizedPair p) => p.Source) with
@@ -37,6 +36,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
             Evaluate = eval is null ? null : () => Evaluate(eval),
             Config = new Dictionary<string, string> { ["center_rewards_coefficient"] = FormattableString.Invariant($"{centerRewardsCoefficient}"), ["train_data"] = DataFingerprint.Of(train) },
         };
+        using var settings = RunSettings.Apply(options, model.Backbone);
         return new TrainingLoop<TokenizedPair>(train, task, options, logger, callbacks).Run(resume, cancellationToken);
     }
 

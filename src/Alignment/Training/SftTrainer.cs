@@ -27,12 +27,12 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
     {
         TokenRange.Check(train.Concat(eval ?? []), policy.Model.Config);
         policy.Model.train();
-        policy.Model.GradientCheckpointing = options.GradientCheckpointing;
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
         {
             Evaluate = eval is null ? null : () => Evaluate(eval),
             Config = new Dictionary<string, string> { ["packing"] = $"{packing}", ["train_data"] = DataFingerprint.Of(train) },
         };
+        using var settings = RunSettings.Apply(options, policy.Model);
         return new TrainingLoop<TokenizedCompletion>(train, task, options, logger, callbacks).Run(resume, cancellationToken);
     }
 

@@ -14,6 +14,7 @@ namespace Alignment.Training;
 internal sealed partial class StepContext
 {
     readonly AdamW _optimizer;
+    readonly LossScaler? _scaler;
     readonly IReadOnlyList<Parameter> _parameters;
     readonly IReadOnlyList<(string Name, Parameter Parameter)> _named;
     readonly TrainingOptions _options;
@@ -23,10 +24,12 @@ internal sealed partial class StepContext
     int _microBatches, _updates;
     long _tokens;
 
-    internal StepContext(int step, AdamW optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger)
+    internal StepContext(int step, AdamW optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger,
+        LossScaler? scaler = null)
     {
         Step = step;
         _optimizer = optimizer;
+        _scaler = scaler;
         _named = trainable;
         _parameters = trainable.Select(t => t.Parameter).ToList();
         _options = options;
@@ -63,7 +66,7 @@ internal sealed partial class StepContext
                     : $"step {Step + 1}: the loss is {loss} on the batch {micro.Describe()}";
                 break;
             }
-            output.Loss.div(_options.GradientAccumulationSteps).backward();
+            output.Loss.div(_options.GradientAccumulationSteps / (_scaler?.Scale ?? 1)).backward();
             lossSum += loss;
             tokens += output.Tokens;
             foreach (var (name, value) in output.Metrics)
@@ -72,8 +75,19 @@ internal sealed partial class StepContext
         double gradNorm = double.NaN;
         if (problem is null)
         {
+            _scaler?.Unscale(_parameters);
             using var clipScope = NewDisposeScope(); // clip_grad_norm_ makes one norm tensor per parameter
             gradNorm = nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm > 0 ? _options.MaxGradNorm : double.MaxValue);
+            if (_scaler is not null)
+            {
+                _scaler.Update(overflowed: !double.IsFinite(gradNorm));
+                if (!double.IsFinite(gradNorm))
+                {
+                    LogOverflow(_logger, Step + 1, _scaler.Scale); // float16's range, not the data: skip this update, as GradScaler does
+                    _optimizer.ZeroGrad();
+                    return false;
+                }
+            }
             if (!double.IsFinite(gradNorm))
                 problem = $"step {Step + 1}: the gradient norm is {gradNorm} on the batch {string.Join(", ", microBatches.Select(m => m.Describe()))}";
         }
@@ -123,6 +137,9 @@ internal sealed partial class StepContext
                 return name;
         return null;
     }
+
+    [LoggerMessage(EventId = 6007, Level = LogLevel.Information, Message = "step {Step}: float16 gradients overflowed; update skipped, loss scale now {Scale}")]
+    static partial void LogOverflow(ILogger logger, int step, double scale);
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "skipped a step: {Problem}")]
     static partial void LogSkipped(ILogger logger, string problem);

@@ -98,6 +98,22 @@ public sealed record TrainingOptions
     /// </summary>
     public bool GradientCheckpointing { get; init; }
 
+    /// <summary>
+    /// <c>bf16</c>: compute in bfloat16 (autocast: the embeddings' output and every weight used as a bfloat16 copy) while
+    /// the weights, their gradients and AdamW's state stay float32 — or, for weights loaded in bfloat16, while AdamW keeps
+    /// float32 master copies. The reference computes in bfloat16 too.
+    /// </summary>
+    public bool Bf16 { get; init; }
+
+    /// <summary>
+    /// <c>fp16</c>: as <see cref="Bf16"/> in float16, with dynamic loss scaling as PyTorch's <c>GradScaler</c> does it
+    /// (scale 2¹⁶, halved and the update skipped when a gradient overflows, doubled after 2000 clean updates).
+    /// </summary>
+    public bool Fp16 { get; init; }
+
+    /// <summary>The activations' dtype the options ask for, or null to compute in the weights' own.</summary>
+    internal TorchSharp.torch.ScalarType? ComputeDType => Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : Fp16 ? TorchSharp.torch.ScalarType.Float16 : null;
+
     /// <summary>Checks the values, reporting every one out of range at once.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names each.</exception>
     public void Validate() => new OptionErrors().Include(Problems()).ThrowIfAny();
@@ -119,6 +135,7 @@ public sealed record TrainingOptions
         .Check(SaveTotalLimit is not < 1, $"save_total_limit must be >= 1, got {SaveTotalLimit}.")
         .Check(BatchSize <= 1 << 20, $"per_device_train_batch_size must be at most {1 << 20}, got {BatchSize}.")
         .Check(PaddingValue >= 0, $"padding_value must be a token id >= 0, got {PaddingValue}.")
+        .Check(!(Bf16 && Fp16), "bf16 and fp16 cannot both be set.")
         .Check(NumThreads is null or (>= 1 and <= 1024), $"num_threads must be in [1, 1024], got {NumThreads}.")
         .Messages;
 

@@ -101,6 +101,12 @@ public sealed class GradientCheckpointingTests
         Assert.True(checkpointed < plain / 4, $"checkpointed forward held {checkpointed >> 10} KiB, plain {plain >> 10} KiB");
     }
 
+    sealed class CheckpointingSeen(LlamaForCausalLM model) : ITrainingCallback
+    {
+        public bool During;
+        public void OnLog(TrainingProgress progress) => During = model.GradientCheckpointing;
+    }
+
     [Fact]
     public void Dpo_training_with_checkpointing_tracks_the_plain_run()
     {
@@ -109,8 +115,10 @@ public sealed class GradientCheckpointingTests
             using var policy = PreferenceTrainerTests.Policy();
             using ReferenceModel reference = policy.CreateReference();
             var options = PreferenceTrainerTests.Options(steps: 4) with { GradientCheckpointing = checkpointing };
-            TrainingResult result = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), options, reference).Train(PreferenceTrainerTests.Pairs(8));
-            Assert.Equal(checkpointing, policy.Model.GradientCheckpointing);
+            var seen = new CheckpointingSeen(policy.Model);
+            TrainingResult result = new PreferenceTrainer(policy, PreferenceLosses.Dpo(), options, reference, callbacks: [seen]).Train(PreferenceTrainerTests.Pairs(8));
+            Assert.Equal(checkpointing, seen.During);
+            Assert.False(policy.Model.GradientCheckpointing); // the model's own setting is back after the run
             return result.History.Select(h => h["loss"]).ToArray();
         }
         double[] plain = Losses(false), checkpointed = Losses(true);

@@ -99,13 +99,15 @@ internal sealed class Projection : nn.Module<Tensor, Tensor>
 
     /// <param name="input">[..., in]</param>
     /// <returns>[..., out]</returns>
+    /// <remarks>The weights are used in the input's dtype (autocast): a float32 weight meets bfloat16 activations as a
+    /// bfloat16 copy whose gradient flows back to it in float32.</remarks>
     public override Tensor forward(Tensor input)
     {
-        Tensor output = F.linear(input, weight, bias);
+        Tensor output = F.linear(input, weight.As(input), bias?.As(input));
         if (lora_A is null || !LoraEnabled)
             return output;
         Tensor x = _loraDropout is null ? input : _loraDropout.call(input);
-        Tensor update = F.linear(F.linear(x, lora_A), lora_B!);
+        Tensor update = F.linear(F.linear(x, lora_A.As(input)), lora_B!.As(input));
         return output.add(update.mul(_loraScale));
     }
 }

@@ -23,6 +23,6 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
         Tensor x = input.to_type(ScalarType.Float32);
         Tensor variance = x.square().mean([-1], keepdim: true);
         Tensor normed = x.mul(variance.add(_eps).rsqrt()).to_type(dtype);
-        return weight.mul(normed).MoveToOuterDisposeScope();
+        return weight.As(normed).mul(normed).MoveToOuterDisposeScope();
     }
 }
