@@ -8,7 +8,8 @@ namespace Alignment.Benchmarks.Kernels;
 /// <summary>
 /// Forward and backward of per-token log-probabilities from the last hidden states, three ways: the textbook
 /// <c>matmul → log_softmax → gather</c>, the same logits through <see cref="TokenLogProbs.FromLogits"/>, and
-/// <see cref="TokenLogProbs.FromHidden"/>, which never materialises the logits.
+/// <see cref="TokenLogProbs.FromHidden"/>, which never materialises the logits — and the last two again with the lm_head
+/// frozen (LoRA), where only the hidden states need a gradient.
 /// </summary>
 public class TokenLogProbsBenchmarks
 {
@@ -45,6 +46,12 @@ public class TokenLogProbsBenchmarks
 
     [GlobalSetup(Target = nameof(FromHidden))]
     public void SetupFromHidden() => SetupAndMeasure(nameof(FromHidden), FromHidden);
+
+    [GlobalSetup(Target = nameof(NaiveFrozenHead))]
+    public void SetupNaiveFrozenHead() => SetupAndMeasure(nameof(NaiveFrozenHead), NaiveFrozenHead);
+
+    [GlobalSetup(Target = nameof(FromHiddenFrozenHead))]
+    public void SetupFromHiddenFrozenHead() => SetupAndMeasure(nameof(FromHiddenFrozenHead), FromHiddenFrozenHead);
 
     void SetupAndMeasure(string method, Action operation)
     {
@@ -85,10 +92,25 @@ public class TokenLogProbsBenchmarks
         Backward(TokenLogProbs.FromHidden(_hidden, _weight, _targets));
     }
 
-    /// <summary>Gradients of hidden and weight, returned (not accumulated into .grad) and freed with the scope.</summary>
-    void Backward(Tensor logProbs)
+    [Benchmark]
+    public void NaiveFrozenHead()
+    {
+        using var scope = NewDisposeScope();
+        Tensor logits = _hidden.matmul(_weight.detach().t());
+        Backward(logits.log_softmax(-1).gather(-1, _targets.unsqueeze(-1)).squeeze(-1), frozenHead: true);
+    }
+
+    [Benchmark]
+    public void FromHiddenFrozenHead()
+    {
+        using var scope = NewDisposeScope();
+        Backward(TokenLogProbs.FromHidden(_hidden, _weight.detach(), _targets), frozenHead: true);
+    }
+
+    /// <summary>Gradients of hidden and weight (or hidden only), returned (not accumulated into .grad) and freed with the scope.</summary>
+    void Backward(Tensor logProbs, bool frozenHead = false)
     {
         Tensor objective = logProbs.mul(_upstream).sum();
-        torch.autograd.grad([objective], [_hidden, _weight]);
+        torch.autograd.grad([objective], frozenHead ? [_hidden] : [_hidden, _weight]);
     }
 }

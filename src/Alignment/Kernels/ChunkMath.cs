@@ -45,9 +45,11 @@ internal static class ChunkMath
     /// <param name="device">Device of the results.</param>
     /// <param name="logitsOf">[C, V] logits of rows start..start+length, in the accumulation dtype.</param>
     /// <param name="targets">[rows] int64.</param>
+    /// <param name="withChunk">Called with (start, the chunk's logits, their log-sum-exp) after scoring, while the
+    /// logits are at hand; it may overwrite them.</param>
     /// <returns>Both [rows] in <paramref name="accumulation"/>.</returns>
     public static (Tensor LogSumExp, Tensor Target) ScoreChunks(long rows, int chunk, ScalarType accumulation, Device device,
-        Func<long, long, Tensor> logitsOf, Tensor targets)
+        Func<long, long, Tensor> logitsOf, Tensor targets, Action<long, Tensor, Tensor>? withChunk = null)
     {
         Tensor logSumExp = empty(rows, accumulation, device);
         Tensor target = empty(rows, accumulation, device);
@@ -55,9 +57,11 @@ internal static class ChunkMath
         {
             using var scope = NewDisposeScope();
             long length = Math.Min(chunk, rows - start);
-            var (lse, picked) = Score(logitsOf(start, length), targets.narrow(0, start, length));
+            Tensor logits = logitsOf(start, length);
+            var (lse, picked) = Score(logits, targets.narrow(0, start, length));
             logSumExp.narrow(0, start, length).copy_(lse);
             target.narrow(0, start, length).copy_(picked);
+            withChunk?.Invoke(start, logits, lse);
         }
         return (logSumExp, target);
     }

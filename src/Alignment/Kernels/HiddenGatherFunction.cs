@@ -6,27 +6,38 @@ namespace Alignment.Kernels;
 /// <summary>
 /// Autograd function behind <see cref="TokenLogProbs.FromHidden"/>: never holds more than one [C, V] chunk of
 /// logits. Saves the hidden states and weight (held by the caller anyway), the counted rows, and a log-sum-exp
-/// per counted row.
+/// per counted row. When only the hidden states need a gradient (a frozen lm_head: LoRA), the forward pass also forms
+/// each counted row's <c>(one_hot − softmax) · W</c> [M, H] while its logits are at hand, and backward only scales it
+/// by the incoming gradient: two matmuls in all, as the naive path, instead of recomputing the logits.
 /// </summary>
 internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFunction>
 {
     public override string Name => "TokenLogProbs.FromHidden";
 
     /// <param name="ctx">Autograd context.</param>
-    /// <param name="vars">hidden [N, H], weight [V, H], targets [N] int64, valid [N] bool, chunk size (int).</param>
+    /// <param name="vars">hidden [N, H], weight [V, H], targets [N] int64, valid [N] bool, chunk size (int), whether to
+    /// form the hidden states' gradient direction in the forward pass (bool: a gradient is wanted for the hidden states only).</param>
     /// <returns>[N] log-probabilities in the accumulation dtype, 0 at skipped rows.</returns>
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
         var (hidden, weight, targets, valid, chunk) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (int)vars[4]);
+        bool precompute = (bool)vars[5];
         ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
 
         Tensor rows = valid.nonzero().squeeze(1);        // [M] counted rows only: padding costs nothing
         Tensor rowTargets = targets.index_select(0, rows); // [M]
         long count = rows.shape[0];
+        Tensor? direction = precompute ? empty(count, hidden.shape[1], hidden.dtype, hidden.device) : null; // [M, H]
         var (logSumExp, target) = ChunkMath.ScoreChunks(count, chunk, accumulation, hidden.device,
-            (start, length) => Project(hidden.index_select(0, rows.narrow(0, start, length)), weight, accumulation), rowTargets); // [C, V] per chunk
+            (start, length) => Project(hidden.index_select(0, rows.narrow(0, start, length)), weight, accumulation), rowTargets, // [C, V] per chunk
+            direction is null ? null : (start, block, lse) =>
+            {
+                Tensor unit = ones(block.shape[0], accumulation, block.device);
+                Tensor logitGradient = ChunkMath.LogitGradient(block, lse, rowTargets.narrow(0, start, block.shape[0]), unit, overwrite: true);
+                direction.narrow(0, start, block.shape[0]).copy_(logitGradient.to_type(weight.dtype).mm(weight));
+            });
 
-        ctx.save_for_backward([hidden, weight, rows, rowTargets, logSumExp]);
+        ctx.save_for_backward(direction is null ? [hidden, weight, rows, rowTargets, logSumExp] : [hidden, weight, rows, rowTargets, logSumExp, direction]);
         ctx.save_data("chunk", chunk);
         ctx.save_data("hiddenGrad", hidden.requires_grad);
         ctx.save_data("weightGrad", weight.requires_grad);
@@ -46,6 +57,11 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
         long count = rows.shape[0];
 
         Tensor upstream = gradOutput.to_type(accumulation).index_select(0, rows);                            // [M]
+        if (saved.Count == 6) // formed in the forward pass: only scale it
+        {
+            Tensor scaled = saved[5].mul(upstream.unsqueeze(1).to_type(saved[5].dtype));
+            return [zeros_like(hidden).index_copy_(0, rows, scaled).MoveToOuterDisposeScope(), null!, null!, null!, null!, null!];
+        }
         Tensor? hiddenGradient = wantHidden ? zeros_like(hidden) : null;                                     // [N, H]
         Tensor? weightGradient = wantWeight ? zeros(weight.shape, accumulation, weight.device) : null;       // [V, H]
         for (long start = 0; start < count; start += chunk)
@@ -68,7 +84,7 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
             }
         }
         Tensor? weightResult = weightGradient?.to_type(weight.dtype);
-        return [hiddenGradient?.MoveToOuterDisposeScope()!, weightResult?.MoveToOuterDisposeScope()!, null!, null!, null!];
+        return [hiddenGradient?.MoveToOuterDisposeScope()!, weightResult?.MoveToOuterDisposeScope()!, null!, null!, null!, null!];
     }
 
     /// <summary>Logits [C, V] of hidden states [C, H], in the accumulation dtype; the matmul runs in the weight's dtype.</summary>

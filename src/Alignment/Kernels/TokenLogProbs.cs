@@ -80,7 +80,8 @@ public static class TokenLogProbs
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = PrepareTargets(targets, mask, batch, time, vocab, hidden.device, ignoreIndex);
         Tensor flat = hidden.reshape(batch * time, width); // [N, H]
-        Tensor result = HiddenGatherFunction.apply(flat, lmHeadWeight, safeTargets, valid, ResolveChunk(chunkSize, vocab));
+        bool hiddenGradientOnly = is_grad_enabled() && hidden.requires_grad && !lmHeadWeight.requires_grad;
+        Tensor result = HiddenGatherFunction.apply(flat, lmHeadWeight, safeTargets, valid, ResolveChunk(chunkSize, vocab), hiddenGradientOnly);
         return result.reshape(batch, time).MoveToOuterDisposeScope();
     }
 

@@ -122,6 +122,31 @@ public sealed class TokenLogProbsTests
         Assert.True(weight.grad!.allclose(weight2.grad!, rtol: 0, atol: tolerance), "weight gradients differ");
     }
 
+    [Theory]
+    [MemberData(nameof(HiddenCases))]
+    public void FromHidden_with_a_frozen_head_forms_the_hidden_gradient_in_the_forward_pass_and_matches(ScalarType dtype, double tolerance,
+        long batch, long time, long width, long vocab, int chunk)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(29).manual_seed(29);
+        var c = RandomCase(generator, batch, time, vocab);
+        Tensor rawHidden = randn([batch, time, width], dtype, generator: generator);
+        Tensor weight = randn([vocab, width], dtype, generator: generator).div(Math.Sqrt(width)); // frozen, as under LoRA
+        Tensor weights = randn([batch, time], dtype, generator: generator);
+
+        Tensor hidden = rawHidden.detach().requires_grad_(true);
+        Tensor actual = TokenLogProbs.FromHidden(hidden, weight, c.Targets, c.Mask, chunk);
+        actual.mul(weights).sum().backward();
+
+        Tensor hidden2 = rawHidden.detach().requires_grad_(true);
+        Tensor expected = NaiveFromLogits(hidden2.reshape(-1, width).mm(weight.t()).reshape(batch, time, vocab), c.Targets, c.Valid);
+        expected.mul(weights).sum().backward();
+
+        Assert.True(actual.allclose(expected, rtol: 0, atol: tolerance), "values differ");
+        Assert.True(hidden.grad!.allclose(hidden2.grad!, rtol: 0, atol: tolerance), "hidden gradients differ");
+        Assert.Null(weight.grad);
+    }
+
     [Fact]
     public void FromHidden_gradient_matches_central_finite_differences()
     {
