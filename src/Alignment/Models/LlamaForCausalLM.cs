@@ -229,7 +229,13 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         if (checkpoint && !hidden.requires_grad)
             hidden = hidden.detach().requires_grad_(true); // frozen embeddings (LoRA): the layers' function must still be in the graph
         for (int i = 0; i < model.Layers.Count; i++)
-            hidden = checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, model.Layers[i]) : model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]);
+        {
+            // Each layer's intermediates are released when it ends (what backward needs, autograd keeps): a scope around
+            // the whole pass would hold every layer's until the pass returns — all activations, even under no-grad.
+            using var layerScope = NewDisposeScope();
+            hidden = (checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, model.Layers[i]) : model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]))
+                .MoveToOuterDisposeScope();
+        }
         return model.Norm.call(hidden).MoveToOuterDisposeScope();
     }
 

@@ -34,13 +34,14 @@ public sealed class TrainingMemoryTests : IDisposable
     /// <summary>
     /// How much the native heap in use (glibc's <c>mallinfo2</c>: every tensor of the CPU allocator) may grow between step
     /// 100 and step 300. What grows is TorchSharp's scalar operands (a <c>Scalar</c> of ~50 bytes for each number passed
-    /// to a tensor operation, freed by its finalizer: measured ~17 KiB per DPO step, host memory only).
+    /// to a tensor operation, freed by its finalizer: ~17 KiB per DPO step, host memory only), 3.4 MiB over 200 steps
+    /// when no collection happens to run in between; a collection brings it back.
     /// </summary>
-    const long NativeBound = 4L << 20;
+    const long NativeBound = 8L << 20;
 
     /// <summary>How much resident memory may grow: the native bound plus the managed heap, which grows until the runtime
     /// decides to collect (the test never asks it to).</summary>
-    const long RssBound = 12L << 20;
+    const long RssBound = 16L << 20;
 
     readonly TinyTokenizers _tokenizers = new();
 
