@@ -62,17 +62,6 @@ public sealed class GradientCheckpointingTests
         AssertClose(Gradients(model, checkpointing: false), Gradients(model, checkpointing: true));
     }
 
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    struct MallInfo2
-    {
-        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallinfo2")]
-    static extern MallInfo2 MallocInfo();
-
-    static long NativeHeap() => (long)(MallocInfo().Uordblks + MallocInfo().Hblkhd);
-
     /// <summary>Native heap held by the graph after a forward pass of 8 × 128 tokens through 4 layers.</summary>
     static long HeldAfterForward(LlamaForCausalLM model, bool checkpointing)
     {
@@ -80,9 +69,9 @@ public sealed class GradientCheckpointingTests
         model.GradientCheckpointing = checkpointing;
         using var scope = NewDisposeScope();
         var ids = arange(0, 8 * 128, dtype: ScalarType.Int64).remainder(60).add(3).reshape(8, 128);
-        long before = NativeHeap();
+        long before = NativeHeap.InUse();
         Tensor hidden = model.Forward(ids);
-        long held = NativeHeap() - before;
+        long held = NativeHeap.InUse() - before;
         hidden.sum().backward();
         foreach (var p in model.parameters())
             p.grad = null;

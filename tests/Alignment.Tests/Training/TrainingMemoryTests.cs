@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Alignment.Data;
 using Alignment.Losses;
 using Alignment.Models;
@@ -47,18 +46,6 @@ public sealed class TrainingMemoryTests : IDisposable
 
     public void Dispose() => _tokenizers.Dispose();
 
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct MallInfo2
-    {
-        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
-    }
-
-    [DllImport("libc", EntryPoint = "mallinfo2")]
-    static extern MallInfo2 MallocInfo();
-
     /// <summary>Live tensors, native heap in use and trimmed resident bytes at steps 5, 100, 200 and 300.</summary>
     sealed class Probe : ITrainingCallback
     {
@@ -69,10 +56,9 @@ public sealed class TrainingMemoryTests : IDisposable
         {
             if (progress.IsEvaluation || progress.Step is not (5 or 100 or 200 or 300))
                 return;
-            MallocTrim(0);
+            NativeHeap.Trim();
             long pages = long.Parse(File.ReadAllText("/proc/self/statm").Split(' ')[1]);
-            MallInfo2 info = MallocInfo();
-            Malloc[progress.Step] = (long)(info.Uordblks + info.Hblkhd);
+            Malloc[progress.Step] = NativeHeap.InUse();
             Seen[progress.Step] = (DisposeScopeManager.Statistics.ThreadTotalLiveCount, pages * Environment.SystemPageSize);
         }
 
