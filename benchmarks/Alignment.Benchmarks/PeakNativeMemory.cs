@@ -43,12 +43,21 @@ internal static class PeakNativeMemory
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        long baseline = ResetPeak();
+        operation();
+        return PeakBytes() - baseline;
+    }
+
+    /// <summary>Hands freed heap pages back (<c>malloc_trim</c>), resets the peak mark to the current RSS, and returns that RSS in bytes.</summary>
+    public static long ResetPeak()
+    {
         MallocTrim(0);
         File.WriteAllText("/proc/self/clear_refs", "5");
-        long baseline = StatusKilobytes("VmRSS");
-        operation();
-        return (StatusKilobytes("VmHWM") - baseline) * 1024;
+        return StatusKilobytes("VmRSS") * 1024;
     }
+
+    /// <summary>The peak resident bytes (VmHWM) since the last <see cref="ResetPeak"/>.</summary>
+    public static long PeakBytes() => StatusKilobytes("VmHWM") * 1024;
 
     /// <summary>The record key of a benchmark method with its parameter values, e.g. <c>Naive|Shape=2048x32000x512</c>.</summary>
     public static string Key(string method, IEnumerable<(string Name, object? Value)> parameters) =>

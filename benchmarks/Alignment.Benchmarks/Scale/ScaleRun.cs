@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Alignment.Data;
 using Alignment.Losses;
 using Alignment.Models;
@@ -53,8 +51,7 @@ internal static class ScaleRun
         int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
         double matmul = MatmulRate();
         Console.WriteLine($"threads {Alignment.Native.TorchRuntime.Threads}; float32 matmul {matmul / 1e9:F1} GFLOP/s");
-        MallocTrim(0);
-        long baseline = StatusKilobytes("VmRSS") * 1024; // the runtime and LibTorch before any model
+        long baseline = PeakNativeMemory.ResetPeak(); // the runtime and LibTorch before any model
         Console.WriteLine($"resident before any model: {baseline >> 20} MiB (subtracted below)");
         Console.WriteLine("| case | checkpointing | step (median) | tokens/s | MFU | peak RSS per step − baseline (MiB) | budget (MiB) | peak / budget |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
@@ -155,8 +152,7 @@ internal static class ScaleRun
 
         public void Reset()
         {
-            MallocTrim(0);
-            File.WriteAllText("/proc/self/clear_refs", "5");
+            PeakNativeMemory.ResetPeak();
             _clock.Restart();
         }
 
@@ -165,17 +161,8 @@ internal static class ScaleRun
             if (progress.IsEvaluation)
                 return;
             Seconds.Add(_clock.Elapsed.TotalSeconds);
-            PeakBytes.Add(StatusKilobytes("VmHWM") * 1024);
+            PeakBytes.Add(PeakNativeMemory.PeakBytes());
             Reset();
         }
     }
-
-    static long StatusKilobytes(string field)
-    {
-        Match match = Regex.Match(File.ReadAllText("/proc/self/status"), field + @":\s+(\d+) kB");
-        return match.Success ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-    }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Alignment.Models;
@@ -5,19 +6,10 @@ namespace Alignment.Models;
 /// <summary>Refuses, before anything is allocated, a model whose parameters cannot fit in this machine's memory.</summary>
 internal static class ModelMemory
 {
-    /// <summary>Bytes of one element of <paramref name="dtype"/>.</summary>
-    public static int ElementSize(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        ScalarType.Int8 or ScalarType.Byte or ScalarType.Bool => 1,
-        _ => 4,
-    };
-
     /// <exception cref="InvalidDataException">The parameters alone exceed the memory the runtime reports for this machine.</exception>
     public static void EnsureFits(DecoderConfig config, ScalarType dtype)
     {
-        double bytes = (double)config.ParameterCount * ElementSize(dtype);
+        double bytes = (double)config.ParameterCount * dtype.ElementSize();
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes; // physical memory, or the container's limit
         if (available > 0 && bytes > available)
             throw new InvalidDataException(

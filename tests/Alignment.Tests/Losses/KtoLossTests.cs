@@ -1,5 +1,4 @@
 using Alignment.Losses;
-using Microsoft.Extensions.Logging;
 using static Alignment.Tests.Losses.LossTestKit;
 using static TorchSharp.torch;
 
@@ -138,14 +137,5 @@ public sealed class KtoLossTests
     public void Kto_cannot_be_combined_with_paired_losses()
     {
         Assert.Throws<ArgumentException>(() => new CombinedPreferenceLoss([(PreferenceLosses.Kto(), 1.0), (PreferenceLosses.Dpo(), 1.0)]));
-    }
-
-    sealed class RecordingLogger : ILogger
-    {
-        public List<string> Messages { get; } = [];
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Messages.Add(formatter(state, exception));
     }
 }

@@ -2,7 +2,6 @@ using Alignment.Data;
 using Alignment.Models;
 using Alignment.Tests.Models;
 using Alignment.Training;
-using Microsoft.Extensions.Logging;
 
 namespace Alignment.Tests.Training;
 
@@ -10,15 +9,6 @@ namespace Alignment.Tests.Training;
 [Collection(nameof(MemoryMeasurement))]
 public sealed class ThreadsTests
 {
-    sealed class LineLogger : ILogger
-    {
-        public List<string> Lines { get; } = [];
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state,
-            Exception? exception, Func<TState, Exception?, string> formatter) => Lines.Add(formatter(state, exception));
-    }
-
     sealed class ThreadsSeen : ITrainingCallback
     {
         public int Threads;
@@ -32,13 +22,13 @@ public sealed class ThreadsTests
         try
         {
             using var policy = new PolicyModel(TinyModels.Random(TinyModels.ConfigJson()));
-            var logger = new LineLogger();
+            var logger = new RecordingLogger();
             var seen = new ThreadsSeen();
             var completions = PreferenceTrainerTests.Pairs(4).Select(p => new TokenizedCompletion(p.Prompt, p.Chosen, true, p.Source)).ToList();
             new SftTrainer(policy, new TrainingOptions { BatchSize = 2, MaxSteps = 2, NumThreads = 1 }, logger: logger, callbacks: [seen]).Train(completions);
             Assert.Equal(1, seen.Threads);
             // 2·64·32 embeddings and lm_head; 2 layers of q/o 32·32, k/v 32·16, gate/up/down 32·48, two norms; a final norm
-            Assert.Equal("training 2 steps of 19616 trainable parameters on cpu with 1 threads; optimizer state 0 MiB", logger.Lines[0]);
+            Assert.Equal("training 2 steps of 19616 trainable parameters on cpu with 1 threads; optimizer state 0 MiB", logger.Messages[0]);
             Assert.Contains("num_threads", Assert.Throws<ArgumentException>(() => new TrainingOptions { NumThreads = 0 }.Validate()).Message);
         }
         finally
