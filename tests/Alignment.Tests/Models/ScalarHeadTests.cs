@@ -9,7 +9,7 @@ public sealed class ScalarHeadTests
     public void The_score_is_read_at_the_last_real_token_for_left_and_right_padding()
     {
         using var scope = NewDisposeScope();
-        var head = new ScalarHead(4);
+        var head = new ScalarHead(4, generator: new Generator(3)); // seeded: the global generator is shared with tests running alongside
         Tensor hidden = arange(2 * 5 * 4, dtype: ScalarType.Float32).reshape(2, 5, 4).div(10);
         Tensor mask = tensor(new long[,] { { 1, 1, 1, 0, 0 }, { 0, 0, 1, 1, 1 } }); // right-padded, left-padded
 

@@ -81,7 +81,7 @@ public sealed class PreferenceJudgesTests : IDisposable
         var json = TinyModels.ConfigJson();
         json["vocab_size"] = 300; // the test tokenizer's ids reach 276
         using var model = TinyModels.Random(json);
-        var head = new ScalarHead(model.Config.HiddenSize);
+        var head = new ScalarHead(model.Config.HiddenSize, generator: new Generator(3));
         var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
         var reward = new RewardModel(model, head, tokenizer, ChatTemplates.ChatMl()); // not disposed: the test owns the model
         var judge = new RewardModelJudge(reward);

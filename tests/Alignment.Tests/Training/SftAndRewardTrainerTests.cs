@@ -50,7 +50,7 @@ public sealed class SftAndRewardTrainerTests : IDisposable
     [Fact]
     public void The_reward_trainer_learns_to_rank_chosen_above_rejected_and_the_model_reloads()
     {
-        using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32));
+        using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32, generator: new Generator(3)));
         var random = new Random(2);
         var pairs = Enumerable.Range(0, 8).Select(i =>
         {

@@ -54,7 +54,7 @@ public sealed class TrainingLoopTests : IDisposable
     [Fact]
     public void The_reward_loss_subtracts_the_pairs_margin()
     {
-        using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32));
+        using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32, generator: new Generator(3)));
         var pair = new TokenizedPair([1, 5], [10, 11], [40, 41], Here);
         var trainer = new RewardTrainer(reward, new TrainingOptions { BatchSize = 1 });
         using var scope = NewDisposeScope();
