@@ -111,6 +111,20 @@ public sealed record TrainingOptions
     /// </summary>
     public bool Fp16 { get; init; }
 
+    /// <summary>
+    /// How the run finds its processes: <see cref="Distributed.DistributedBackend.Auto"/> (default) trains data-parallel
+    /// over MPI when <c>mpirun</c>/<c>srun</c> started the process and alone otherwise (<c>align --distributed</c>).
+    /// Under MPI, <see cref="BatchSize"/> is per process: the global batch is BatchSize × processes ×
+    /// <see cref="GradientAccumulationSteps"/>.
+    /// </summary>
+    public Distributed.DistributedBackend Distributed { get; init; }
+
+    /// <summary>The MPI library's file (<c>align --mpi-library</c>); null finds Open MPI, MPICH or MS-MPI by the launcher.</summary>
+    public string? MpiLibrary { get; init; }
+
+    /// <summary><c>ddp_bucket_cap_mb</c>: gradients are averaged across processes in flat buckets of at most this many MiB (25).</summary>
+    public int DdpBucketCapMb { get; init; } = 25;
+
     /// <summary>The activations' dtype the options ask for, or null to compute in the weights' own.</summary>
     internal TorchSharp.torch.ScalarType? ComputeDType => Bf16 ? TorchSharp.torch.ScalarType.BFloat16 : Fp16 ? TorchSharp.torch.ScalarType.Float16 : null;
 
@@ -137,6 +151,8 @@ public sealed record TrainingOptions
         .Check(PaddingValue >= 0, $"padding_value must be a token id >= 0, got {PaddingValue}.")
         .Check(!(Bf16 && Fp16), "bf16 and fp16 cannot both be set.")
         .Check(NumThreads is null or (>= 1 and <= 1024), $"num_threads must be in [1, 1024], got {NumThreads}.")
+        .Check(DdpBucketCapMb is >= 1 and <= 1 << 16, $"ddp_bucket_cap_mb must be in [1, 65536], got {DdpBucketCapMb}.")
+        .Check(Enum.IsDefined(Distributed), $"distributed must be auto, none or mpi, got {Distributed}.")
         .Messages;
 
     /// <summary>
