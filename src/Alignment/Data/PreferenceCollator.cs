@@ -188,15 +188,23 @@ internal static class CompletionCollator
     /// <param name="padTokenId">Id written into padding.</param>
     /// <param name="klPairs">Also build KTO's mismatched pairs (needs at least two examples; a batch of one gets none).</param>
     /// <param name="device">Device of the tensors; CPU when null.</param>
-    public static CompletionBatch Collate(IReadOnlyList<TokenizedCompletion> examples, long padTokenId, bool klPairs = false, Device? device = null)
+    /// <param name="klPartners">
+    /// The example whose completion pairs with each example's prompt, when the batch is one process's share of a larger
+    /// one; null rotates within <paramref name="examples"/>. A batch of one without partners gets no pairs.
+    /// </param>
+    public static CompletionBatch Collate(IReadOnlyList<TokenizedCompletion> examples, long padTokenId, bool klPairs = false, Device? device = null,
+        IReadOnlyList<TokenizedCompletion>? klPartners = null)
     {
         ArgumentNullException.ThrowIfNull(examples);
         if (examples.Count == 0)
             throw new ArgumentException("A batch needs at least one example.", nameof(examples));
         Device target = device ?? CPU;
         PaddedRows rows = Pad(examples.Select(e => (e.Prompt, e.Completion)).ToList(), padTokenId, target);
-        PaddedRows? kl = klPairs && examples.Count > 1
-            ? Pad(examples.Select((e, i) => (e.Prompt, examples[(i - 1 + examples.Count) % examples.Count].Completion)).ToList(), padTokenId, target)
+        if (klPartners is not null && klPartners.Count != examples.Count)
+            throw new ArgumentException($"{klPartners.Count} KL partners for {examples.Count} examples.", nameof(klPartners));
+        klPartners ??= examples.Count > 1 ? examples.Select((_, i) => examples[(i - 1 + examples.Count) % examples.Count]).ToList() : null;
+        PaddedRows? kl = klPairs && klPartners is not null
+            ? Pad(examples.Select((e, i) => (e.Prompt, klPartners[i].Completion)).ToList(), padTokenId, target)
             : null;
         Tensor desirable = tensor(examples.Select(e => e.Desirable).ToArray(), device: target).DetachFromDisposeScope();
         return new CompletionBatch(rows, desirable, kl, examples.Select(e => e.Source).ToList());

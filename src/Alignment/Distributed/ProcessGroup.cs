@@ -64,7 +64,7 @@ public static class ProcessGroup
     /// <param name="group">The group.</param>
     /// <param name="values">This rank's values; every rank passes as many.</param>
     /// <returns>A new array; <paramref name="values"/> itself when the group has one process.</returns>
-    public static double[] AllReduce(this IProcessGroup group, params double[] values)
+    public static double[] AllReduceSum(this IProcessGroup group, params double[] values)
     {
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(values);

@@ -1,3 +1,4 @@
+using Alignment.Distributed;
 using Alignment.Kernels;
 using static TorchSharp.torch;
 
@@ -112,6 +113,12 @@ public sealed class PreferenceForward
     /// the built-in losses ignore it.
     /// </summary>
     public Tensor? Margins { get; init; }
+
+    /// <summary>
+    /// The processes training together; this batch is this process's share of the global batch. A loss that needs a
+    /// statistic of the whole batch (KTO's reference point) sums it across them; per-example losses ignore it.
+    /// </summary>
+    public IProcessGroup Group { get; init; } = ProcessGroup.Single;
 
     internal static T Require<T>(T? value, string field, string loss) where T : class =>
         value ?? throw new InvalidOperationException($"The '{loss}' loss needs PreferenceForward.{field}, which is not set.");

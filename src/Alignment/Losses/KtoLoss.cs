@@ -1,3 +1,4 @@
+using Alignment.Distributed;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
@@ -8,7 +9,8 @@ namespace Alignment.Losses;
 /// </summary>
 /// <remarks>
 /// <para><b>kto</b> (Ethayarajh et al. 2024): with <c>r = log π(y|x) − log π_ref(y|x)</c> and the reference point
-/// <c>z0 = max(0, mean(log π(y'|x) − log π_ref(y'|x)))</c> (detached) over mismatched pairs (each prompt with another
+/// <c>z0 = max(0, mean(log π(y'|x) − log π_ref(y'|x)))</c> (detached) over the mismatched pairs of the whole batch
+/// (every process's share: <see cref="PreferenceForward.Group"/>) (each prompt with another
 /// example's completion, <see cref="PreferenceForward.KlCompletions"/>), a desirable completion costs
 /// <c>λD·(1 − σ(β(r − z0)))</c> and an undesirable one <c>λU·(1 − σ(β(z0 − r)))</c>; the loss is the mean over the batch.</para>
 /// <para><b>apo_zero_unpaired</b>: desirable <c>λD·(1 − σ(βr))</c>, undesirable <c>λU·σ(βr)</c>; no KL pairs needed.</para>
@@ -16,7 +18,7 @@ namespace Alignment.Losses;
 /// no KL estimate is possible, so z0 is taken as 0 — the loss stays finite and becomes a sigmoid of the raw
 /// log-ratio — and a warning is logged; the <c>kl</c> metric reports 0.</para>
 /// <para>Metrics: <c>rewards/chosen</c> and <c>logps/chosen</c> over the desirable completions, <c>rewards/rejected</c>
-/// and <c>logps/rejected</c> over the undesirable ones (each omitted when the batch has none), <c>rewards/margins</c>
+/// and <c>logps/rejected</c> over the undesirable ones, of the whole batch across processes (each omitted when it has none), <c>rewards/margins</c>
 /// when it has both, and <c>kl</c>.</para>
 /// </remarks>
 public sealed partial class KtoLoss : IPreferenceLoss
@@ -98,36 +100,50 @@ public sealed partial class KtoLoss : IPreferenceLoss
         Tensor loss = losses.mean();
 
         var metrics = new Dictionary<string, Tensor> { ["kl"] = kl.detach() };
-        Tensor rewards = ratio.mul(beta).detach();
-        Tensor undesired = desirable.logical_not();
-        bool anyDesirable = desirable.any().item<bool>(), anyUndesirable = undesired.any().item<bool>();
-        if (anyDesirable)
+        Tensor rewards = ratio.mul(beta).detach().to_type(ScalarType.Float64);
+        Tensor logpsWide = logps.detach().to_type(ScalarType.Float64);
+        Tensor wanted = desirable.to_type(ScalarType.Float64), unwanted = wanted.neg().add(1);
+        // Sums and counts over every process's share of the batch, so that the means are the global batch's (TRL gathers them).
+        double[] totals = forward.Group.AllReduceSum([.. new[] { rewards.mul(wanted).sum(), wanted.sum(), rewards.mul(unwanted).sum(), unwanted.sum(),
+            logpsWide.mul(wanted).sum(), logpsWide.mul(unwanted).sum() }.Select(t => t.item<double>())]);
+        if (totals[1] > 0)
         {
-            metrics["rewards/chosen"] = rewards.masked_select(desirable).mean();
-            metrics["logps/chosen"] = logps.detach().masked_select(desirable).mean();
+            metrics["rewards/chosen"] = tensor(totals[0] / totals[1]);
+            metrics["logps/chosen"] = tensor(totals[4] / totals[1]);
         }
-        if (anyUndesirable)
+        if (totals[3] > 0)
         {
-            metrics["rewards/rejected"] = rewards.masked_select(undesired).mean();
-            metrics["logps/rejected"] = logps.detach().masked_select(undesired).mean();
+            metrics["rewards/rejected"] = tensor(totals[2] / totals[3]);
+            metrics["logps/rejected"] = tensor(totals[5] / totals[3]);
         }
-        if (anyDesirable && anyUndesirable)
-            metrics["rewards/margins"] = metrics["rewards/chosen"].sub(metrics["rewards/rejected"]);
+        if (totals[1] > 0 && totals[3] > 0)
+            metrics["rewards/margins"] = tensor(totals[0] / totals[1] - totals[2] / totals[3]);
         return LossMath.Keep(loss, metrics);
     }
 
-    /// <summary>z0 = max(0, mean KL-pair log-ratio), detached; 0 (with a warning) when no mismatched pair exists.</summary>
+    /// <summary>
+    /// z0 = max(0, mean KL-pair log-ratio) over every process's pairs, detached; 0 (with a warning) when no mismatched
+    /// pair exists.
+    /// </summary>
     Tensor KlEstimate(PreferenceForward forward, Tensor logps)
     {
         ScalarType dtype = logps.dtype;
         CompletionLogProbs? policyKl = forward.KlCompletions;
-        if (policyKl is null || policyKl.Count == 0)
+        double sum = 0, count = 0;
+        if (policyKl is { Count: > 0 })
+        {
+            CompletionLogProbs referenceKl = PreferenceForward.Require(forward.ReferenceKlCompletions, nameof(forward.ReferenceKlCompletions), Name);
+            using Tensor logRatios = policyKl.Sums.detach().to_type(ScalarType.Float64).sub(referenceKl.Sums.detach().to_type(ScalarType.Float64));
+            sum = logRatios.sum().item<double>();
+            count = policyKl.Count;
+        }
+        double[] total = forward.Group.AllReduceSum(sum, count);
+        if (total[1] == 0)
         {
             LogNoKlPairs(_logger, logps.shape[0]);
             return tensor(0.0, dtype, logps.device);
         }
-        CompletionLogProbs referenceKl = PreferenceForward.Require(forward.ReferenceKlCompletions, nameof(forward.ReferenceKlCompletions), Name);
-        return policyKl.Sums.detach().to_type(dtype).sub(referenceKl.Sums.detach().to_type(dtype)).mean().clamp_min(0);
+        return tensor(Math.Max(0, total[0] / total[1]), dtype, logps.device);
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning,

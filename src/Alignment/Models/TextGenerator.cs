@@ -30,6 +30,13 @@ public sealed record GenerationOptions
     /// <summary>Seed of the sampling generator; null draws from TorchSharp's global generator.</summary>
     public long? Seed { get; init; }
 
+    /// <summary>
+    /// One seed per prompt, instead of <see cref="Seed"/>: each row draws from its own generator, so a row's sample does
+    /// not depend on which other prompts share its batch (how data-parallel rollouts stay the same for any number of
+    /// processes). Null uses <see cref="Seed"/>.
+    /// </summary>
+    public IReadOnlyList<long>? RowSeeds { get; init; }
+
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
     public void Validate() => new OptionErrors()
@@ -90,7 +97,10 @@ public static class TextGenerator
             throw new ArgumentException($"A prompt of {width} tokens plus max_new_tokens {options.MaxNewTokens} exceeds the model's " +
                 $"max_position_embeddings ({model.Config.MaxPositionEmbeddings}).", nameof(options));
         Device device = model.Device;
-        Generator? generator = options.Seed is { } seed ? new Generator((ulong)seed, device) : null;
+        if (options.RowSeeds is { } rowSeeds && rowSeeds.Count != prompts.Count)
+            throw new ArgumentException($"row_seeds has {rowSeeds.Count} seeds for {prompts.Count} prompts.", nameof(options));
+        Generator[] generators = options.RowSeeds is { } seeds ? [.. seeds.Select(s => new Generator((ulong)s, device))]
+            : options.Seed is { } seed ? [new Generator((ulong)seed, device)] : [];
 
         int total = width + options.MaxNewTokens;
         var ids = new long[batch, width];
@@ -122,7 +132,7 @@ public static class TextGenerator
                 {
                     Tensor hidden = model.Forward(next, attention.narrow(1, 0, cache.Length + next.shape[1]), cache: cache); // [B, t, H]
                     Tensor logits = model.Logits(hidden.narrow(1, hidden.shape[1] - 1, 1).squeeze(1)).to_type(ScalarType.Float32); // [B, V]
-                    chosen = Pick(logits, options, generator).data<long>().ToArray();
+                    chosen = Pick(logits, options, generators).data<long>().ToArray();
                 }
                 for (int b = 0; b < batch; b++)
                 {
@@ -145,6 +155,8 @@ public static class TextGenerator
         {
             attention.Dispose();
             next.Dispose();
+            foreach (Generator generator in generators)
+                generator.Dispose();
         }
         return generated.Select((tokens, b) => new Completion(tokens.ToArray(), reasons[b] ?? FinishReason.Length)).ToList();
     }
@@ -155,9 +167,9 @@ public static class TextGenerator
     /// </summary>
     /// <param name="logits">[B, V] float32.</param>
     /// <param name="options">Temperature, top-k and top-p.</param>
-    /// <param name="generator">Random source, or null for the global one.</param>
+    /// <param name="generators">One random source for the batch, one per row, or none for the global one.</param>
     /// <returns>[B] int64 token ids.</returns>
-    internal static Tensor Pick(Tensor logits, GenerationOptions options, Generator? generator)
+    internal static Tensor Pick(Tensor logits, GenerationOptions options, IReadOnlyList<Generator> generators)
     {
         if (options.Temperature == 0)
             return logits.argmax(-1);
@@ -177,6 +189,9 @@ public static class TextGenerator
             Tensor dropInOriginalOrder = drop.scatter(1, order, drop);
             scores = scores.masked_fill(dropInOriginalOrder, double.NegativeInfinity);
         }
-        return scores.softmax(-1).multinomial(1, generator: generator).squeeze(1);
+        Tensor probabilities = scores.softmax(-1); // [B, V]
+        if (generators.Count <= 1)
+            return probabilities.multinomial(1, generator: generators.FirstOrDefault()).squeeze(1);
+        return cat(generators.Select((g, b) => probabilities.narrow(0, b, 1).multinomial(1, generator: g)).ToList(), 0).squeeze(1);
     }
 }

@@ -38,10 +38,13 @@ internal static class CheckpointFiles
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
+    /// <summary>The folder of checkpoint-<paramref name="step"/> in <paramref name="folder"/>.</summary>
+    public static string FolderOf(string folder, int step) => Path.Combine(folder, $"checkpoint-{step}");
+
     /// <summary>Writes checkpoint-<paramref name="step"/>; returns its folder.</summary>
     public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer, JsonObject state)
     {
-        string final = Path.Combine(folder, $"checkpoint-{step}");
+        string final = FolderOf(folder, step);
         string temporary = final + ".tmp";
         if (Directory.Exists(temporary))
             Directory.Delete(temporary, recursive: true);

@@ -1,4 +1,5 @@
 using Alignment.Data;
+using Alignment.Distributed;
 using Alignment.Kernels;
 using Alignment.Losses;
 using Alignment.Models;
@@ -81,18 +82,19 @@ public sealed class PreferenceTrainer
         if (_loss.Requirements.Data != PreferenceDataKind.Unpaired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on paired data; pass TokenizedPair examples.");
         TokenRange.Check(train.Concat(eval ?? []), _policy.Model.Config);
-        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
+        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume,
+            cancellationToken);
     }
 
     /// <summary>The loss's metrics averaged over <paramref name="pairs"/> (no gradient), plus <c>loss</c>.</summary>
     public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedPair> pairs) =>
-        EvaluationMode.Run(_policy.Model, () => StepAverages.Over(pairs, _options.BatchSize, Step));
+        EvaluationMode.Run(_policy.Model, () => StepAverages.Over(pairs, _options.BatchSize, batch => Step(new Shard<TokenizedPair>(batch))));
 
     /// <summary>The loss's metrics averaged over unpaired <paramref name="examples"/> (no gradient), plus <c>loss</c>.</summary>
     public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TokenizedCompletion> examples) =>
-        EvaluationMode.Run(_policy.Model, () => StepAverages.Over(examples, _options.BatchSize, UnpairedStep));
+        EvaluationMode.Run(_policy.Model, () => StepAverages.Over(examples, _options.BatchSize, batch => UnpairedStep(new Shard<TokenizedCompletion>(batch))));
 
-    TrainingResult Run<T>(IReadOnlyList<T> train, IReadOnlyList<T>? eval, Func<IReadOnlyList<T>, StepOutput> step, Func<T, SourceLocation?> sourceOf,
+    TrainingResult Run<T>(IReadOnlyList<T> train, IReadOnlyList<T>? eval, Func<Shard<T>, StepOutput> step, Func<T, SourceLocation?> sourceOf,
         Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, string data, bool resume, CancellationToken cancellationToken)
     {
         _policy.Model.train();
@@ -109,38 +111,41 @@ public sealed class PreferenceTrainer
     }
 
     /// <summary>A preference step, with SFT data mixed in as configured.</summary>
-    StepOutput MixedStep(IReadOnlyList<TokenizedPair> pairs)
+    StepOutput MixedStep(Shard<TokenizedPair> shard)
     {
         if (_sftMix is null)
-            return Step(pairs);
+            return Step(shard);
         int step = _micro++ / _options.GradientAccumulationSteps;
         if (_sftMix.Mode == SftMixMode.Sequential)
         {
             int period = (int)Math.Ceiling(1 / _sftMix.Weight);
-            return step % period == period - 1 ? SftStep(NextSft(pairs.Count)) : Step(pairs);
+            return step % period == period - 1 ? SftStep(NextSft(shard)) : Step(shard);
         }
-        StepOutput preference = Step(pairs);
-        StepOutput sft = SftStep(NextSft(pairs.Count));
+        StepOutput preference = Step(shard);
+        StepOutput sft = SftStep(NextSft(shard));
         var metrics = new Dictionary<string, Tensor>(preference.Metrics) { ["sft_loss"] = sft.Loss.detach() };
-        return new StepOutput(preference.Loss.add(sft.Loss.mul(_sftMix.Weight)), metrics, preference.Tokens + sft.Tokens);
+        return new StepOutput(preference.Loss.add(sft.Loss.mul(_sftMix.Weight)), metrics, preference.Tokens + sft.Tokens) { Items = preference.Items };
     }
 
-    List<TokenizedCompletion> NextSft(int count)
+    /// <summary>The SFT examples mixed into <paramref name="shard"/>'s micro-batch: the stream advances by the global batch, of which this process takes its share.</summary>
+    List<TokenizedCompletion> NextSft(Shard<TokenizedPair> shard)
     {
-        var batch = new List<TokenizedCompletion>(count);
-        for (int i = 0; i < count; i++)
-            batch.Add(_sftMix!.Data[_sftCursor++ % _sftMix.Data.Count]);
+        var batch = new List<TokenizedCompletion>(shard.Count);
+        for (int i = shard.Offset; i < shard.Offset + shard.Count; i++)
+            batch.Add(_sftMix!.Data[(_sftCursor + i) % _sftMix.Data.Count]);
+        _sftCursor += shard.Global.Count;
         return batch;
     }
 
     StepOutput SftStep(IReadOnlyList<TokenizedCompletion> examples)
     {
         var (nll, _, tokens) = BatchForward.CompletionNll(_policy.Model, examples, _options.PaddingValue);
-        return new StepOutput(nll, new Dictionary<string, Tensor> { ["sft_loss"] = nll.detach() }, tokens);
+        return new StepOutput(nll, new Dictionary<string, Tensor> { ["sft_loss"] = nll.detach() }, tokens) { Items = examples.Count };
     }
 
-    StepOutput Step(IReadOnlyList<TokenizedPair> pairs)
+    StepOutput Step(Shard<TokenizedPair> shard)
     {
+        IReadOnlyList<TokenizedPair> pairs = shard.Local;
         LossRequirements needs = _loss.Requirements;
         using PreferenceBatch batch = PreferenceCollator.Collate(pairs, _options.PaddingValue, _policy.Model.Device);
         int b = pairs.Count;
@@ -150,6 +155,7 @@ public sealed class PreferenceTrainer
         {
             Chosen = CompletionLogProbs.FromTokens(perToken.narrow(0, 0, b), mask.narrow(0, 0, b), wpo?.narrow(0, 0, b)),
             Rejected = CompletionLogProbs.FromTokens(perToken.narrow(0, b, b), mask.narrow(0, b, b), wpo?.narrow(0, b, b)),
+            Group = shard.Group,
         };
         if (needs.Reference)
         {
@@ -164,16 +170,19 @@ public sealed class PreferenceTrainer
                 Rejected = forward.Rejected,
                 ReferenceChosen = new CompletionLogProbs(sums.narrow(0, 0, b), counts.narrow(0, 0, b)),
                 ReferenceRejected = new CompletionLogProbs(sums.narrow(0, b, b), counts.narrow(0, b, b)),
+                Group = shard.Group,
             };
         }
         PreferenceLossOutput output = _loss.Compute(forward);
-        return new StepOutput(output.Loss, output.Metrics, batch.AttentionMask.sum().item<long>());
+        return new StepOutput(output.Loss, output.Metrics, batch.AttentionMask.sum().item<long>()) { Items = b };
     }
 
-    StepOutput UnpairedStep(IReadOnlyList<TokenizedCompletion> examples)
+    StepOutput UnpairedStep(Shard<TokenizedCompletion> shard)
     {
         LossRequirements needs = _loss.Requirements;
-        using CompletionBatch batch = CompletionCollator.Collate(examples, _options.PaddingValue, needs.KlCompletions, _policy.Model.Device);
+        IReadOnlyList<TokenizedCompletion> examples = shard.Local;
+        using CompletionBatch batch = CompletionCollator.Collate(examples, _options.PaddingValue, needs.KlCompletions, _policy.Model.Device,
+            klPartners: KlPartners(shard));
         var (perToken, mask, _) = BatchForward.LogProbs(_policy.Model, batch.InputIds, batch.AttentionMask, batch.Targets);
         Tensor counts = TokenLogProbs.TokenCounts(mask);
         CompletionLogProbs? kl = null, referenceKl = null;
@@ -189,8 +198,17 @@ public sealed class PreferenceTrainer
             Desirable = batch.Desirable,
             KlCompletions = kl,
             ReferenceKlCompletions = referenceKl,
+            Group = shard.Group,
         };
         PreferenceLossOutput output = _loss.Compute(forward);
-        return new StepOutput(output.Loss, output.Metrics, batch.AttentionMask.sum().item<long>());
+        return new StepOutput(output.Loss, output.Metrics, batch.AttentionMask.sum().item<long>()) { Items = examples.Count };
     }
+
+    /// <summary>
+    /// KTO's mismatched completion for each of this process's examples: the previous example's in the global micro-batch
+    /// (TRL rotates completions by one), so the pairs do not depend on how the batch is split; null for a batch of one.
+    /// </summary>
+    static IReadOnlyList<TokenizedCompletion>? KlPartners(Shard<TokenizedCompletion> shard) =>
+        shard.Global.Count < 2 ? null
+            : Enumerable.Range(shard.Offset, shard.Count).Select(i => shard.Global[(i - 1 + shard.Global.Count) % shard.Global.Count]).ToList();
 }

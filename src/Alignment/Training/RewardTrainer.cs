@@ -31,7 +31,7 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
         model.Backbone.train();
         var trainable = TrainingTask.TrainableOf(model.Backbone);
         trainable.Add(("score.weight", model.Head.Weight));
-        var task = TrainingTask.Batches(trainable, options, Step, (TokenizedPair p) => p.Source) with
+        var task = TrainingTask.Batches(trainable, options, shard => Step(shard.Local), (TokenizedPair p) => p.Source) with
         {
             Evaluate = eval is null ? null : () => Evaluate(eval),
             Config = new Dictionary<string, string> { ["center_rewards_coefficient"] = FormattableString.Invariant($"{centerRewardsCoefficient}"), ["train_data"] = DataFingerprint.Of(train) },
@@ -58,6 +58,6 @@ public sealed class RewardTrainer(RewardModel model, TrainingOptions options, do
             ["accuracy"] = chosen.gt(rejected).to_type(ScalarType.Float32).mean().detach(),
             ["margin"] = chosen.sub(rejected).mean().detach(),
         };
-        return new StepOutput(loss, metrics, batch.AttentionMask.sum().item<long>());
+        return new StepOutput(loss, metrics, batch.AttentionMask.sum().item<long>()) { Items = b };
     }
 }

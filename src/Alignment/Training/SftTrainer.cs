@@ -8,7 +8,9 @@ namespace Alignment.Training;
 
 /// <summary>
 /// Supervised fine-tuning: the mean negative log-likelihood of the completion tokens (prompt tokens are not trained
-/// on), from padded batches or, with <c>packing</c>, from padding-free packed rows.
+/// on), from padded batches or, with <c>packing</c>, from padding-free packed rows. An update's mean is over every
+/// completion token of its global batch — all accumulation steps and processes — as transformers does it with
+/// <c>num_items_in_batch</c>; <c>num_tokens</c> is that count.
 /// </summary>
 /// <param name="policy">The model to train (LoRA adapters or all weights).</param>
 /// <param name="options">Optimisation settings.</param>
@@ -27,8 +29,9 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
     {
         TokenRange.Check(train.Concat(eval ?? []), policy.Model.Config);
         policy.Model.train();
-        var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, Step, (TokenizedCompletion e) => e.Source) with
+        var task = TrainingTask.Batches(TrainingTask.TrainableOf(policy.Model), options, shard => Step(shard.Local), (TokenizedCompletion e) => e.Source) with
         {
+            SummedMetrics = new HashSet<string> { "num_tokens" },
             Evaluate = eval is null ? null : () => Evaluate(eval),
             Config = new Dictionary<string, string> { ["packing"] = $"{packing}", ["train_data"] = DataFingerprint.Of(train) },
         };
@@ -45,12 +48,12 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
         if (!packing)
         {
             var (nll, count, tokens) = BatchForward.CompletionNll(policy.Model, examples, options.PaddingValue);
-            return new StepOutput(nll, new Dictionary<string, Tensor> { ["num_tokens"] = count.detach() }, tokens);
+            return new StepOutput(nll, new Dictionary<string, Tensor> { ["num_tokens"] = count.detach() }, tokens) { Items = count.to_type(ScalarType.Float64).item<double>() };
         }
         using PackedBatch packed = CompletionCollator.Pack(examples, policy.Model.Device);
         Tensor hidden = policy.Model.Forward(packed.InputIds, packed.SegmentIds, packed.PositionIds);
         Tensor perToken = TokenLogProbs.FromHidden(hidden, policy.Model.LmHeadWeight, packed.Targets);
         var (loss, scored) = BatchForward.MeanNll(perToken, packed.Targets.ne(TokenLogProbs.IgnoreIndex));
-        return new StepOutput(loss, new Dictionary<string, Tensor> { ["num_tokens"] = scored.detach() }, packed.InputIds.shape[1]);
+        return new StepOutput(loss, new Dictionary<string, Tensor> { ["num_tokens"] = scored.detach() }, packed.InputIds.shape[1]) { Items = scored.to_type(ScalarType.Float64).item<double>() };
     }
 }

@@ -1,3 +1,4 @@
+using Alignment.Distributed;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -20,13 +21,16 @@ internal sealed partial class StepContext
     readonly TrainingOptions _options;
     readonly ILogger _logger;
     readonly Dictionary<string, double> _metricSums = [];
-    double _lossSum, _gradNormSum;
-    int _microBatches, _updates;
+    readonly IReadOnlySet<string> _summed;
+    double _lossSum, _gradNormSum, _items;
+    int _updates;
     long _tokens;
 
     internal StepContext(int step, AdamW optimizer, IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options, ILogger logger,
-        LossScaler? scaler = null)
+        LossScaler? scaler = null, IProcessGroup? group = null, IReadOnlySet<string>? summedMetrics = null)
     {
+        Group = group ?? ProcessGroup.Single;
+        _summed = summedMetrics ?? new HashSet<string>();
         Step = step;
         _optimizer = optimizer;
         _scaler = scaler;
@@ -39,19 +43,24 @@ internal sealed partial class StepContext
     /// <summary>The step's index (0-based): every random draw of the step derives from it and the seed.</summary>
     public int Step { get; }
 
+    /// <summary>The processes of the run; this step's examples are this rank's share of the global batch.</summary>
+    public IProcessGroup Group { get; }
+
     /// <summary>Updates applied so far in this step.</summary>
     public int Updates => _updates;
 
     /// <summary>
-    /// One optimizer update: each micro-batch's loss, divided by <see cref="TrainingOptions.GradientAccumulationSteps"/>,
-    /// is back-propagated in its own dispose scope; then the gradient is clipped and the optimizer steps. A NaN/∞ loss
-    /// or gradient norm leaves the weights untouched: it throws <see cref="NonFiniteLossException"/>, or with
-    /// <see cref="TrainingOptions.SkipNonFiniteSteps"/> logs a warning and returns false.
+    /// One optimizer update over this rank's micro-batches. Each micro-batch's loss is a mean over its
+    /// <see cref="StepOutput.Items"/>; the update's gradient is the mean over every item of every micro-batch of every
+    /// rank (a micro-batch of one item each, by default, weighs micro-batches equally), each micro-batch back-propagated
+    /// in its own dispose scope. Then the ranks' gradients are combined, clipped, and the optimizer steps. A NaN/∞ loss
+    /// (on any rank) or gradient norm leaves the weights untouched: it throws <see cref="NonFiniteLossException"/>, or
+    /// with <see cref="TrainingOptions.SkipNonFiniteSteps"/> logs a warning and returns false.
     /// </summary>
     public bool Apply(IReadOnlyList<MicroBatch> microBatches)
     {
         var sums = new Dictionary<string, double>();
-        double lossSum = 0;
+        double lossSum = 0, items = 0, normaliser = 0;
         long tokens = 0;
         string? problem = null;
         foreach (MicroBatch micro in microBatches)
@@ -66,15 +75,26 @@ internal sealed partial class StepContext
                     : $"step {Step + 1}: the loss is {loss} on the batch {micro.Describe()}";
                 break;
             }
-            output.Loss.div(_options.GradientAccumulationSteps / (_scaler?.Scale ?? 1)).backward();
-            lossSum += loss;
+            if (output.Items > 0)
+            {
+                // Scaled by this rank's first guess of its item count; GradientAverage corrects it to the global count.
+                if (normaliser == 0)
+                    normaliser = output.Items * microBatches.Count;
+                output.Loss.mul(output.Items * (_scaler?.Scale ?? 1) / normaliser).backward();
+            }
+            lossSum += loss * output.Items;
+            items += output.Items;
             tokens += output.Tokens;
             foreach (var (name, value) in output.Metrics)
-                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>();
+                sums[name] = sums.GetValueOrDefault(name) + value.to_type(ScalarType.Float64).item<double>() * (_summed.Contains(name) ? 1 : output.Items);
         }
+        double[] agreed = Group.AllReduceSum(problem is null ? 0 : 1, items);
+        if (problem is null && agreed[0] > 0)
+            problem = $"step {Step + 1}: another process's batch gave a non-finite loss";
         double gradNorm = double.NaN;
         if (problem is null)
         {
+            GradientAverage.Reduce(Group, _parameters, agreed[1] > 0 ? Math.Max(normaliser, 1) / agreed[1] : 0, (long)_options.DdpBucketCapMb << 20);
             _scaler?.Unscale(_parameters);
             using var clipScope = NewDisposeScope(); // clip_grad_norm_ makes one norm tensor per parameter
             gradNorm = nn.utils.clip_grad_norm_(_parameters, _options.MaxGradNorm > 0 ? _options.MaxGradNorm : double.MaxValue);
@@ -102,9 +122,9 @@ internal sealed partial class StepContext
             return false;
         }
         _lossSum += lossSum;
+        _items += items;
         _gradNormSum += gradNorm;
         _tokens += tokens;
-        _microBatches += microBatches.Count;
         _updates++;
         foreach (var (name, sum) in sums)
             _metricSums[name] = _metricSums.GetValueOrDefault(name) + sum;
@@ -112,20 +132,38 @@ internal sealed partial class StepContext
     }
 
     /// <summary>
-    /// The step's standard metrics: <c>loss</c> and the trainer's metrics averaged over micro-batches, <c>grad_norm</c>
-    /// averaged over updates, and <c>tokens_per_second</c>.
+    /// The step's standard metrics over every rank: <c>loss</c> and the trainer's metrics averaged over items (summed
+    /// for the task's summed metrics), <c>grad_norm</c> averaged over updates, and <c>tokens_per_second</c>.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The ranks report different metric names (a trainer's bug).</exception>
     internal Dictionary<string, double> Metrics(TimeSpan elapsed)
     {
+        string[] names = [.. _metricSums.Keys.Order(StringComparer.Ordinal)];
+        if (Group.WorldSize > 1)
+        {
+            double[] shape = Group.AllReduceSum(names.Length, StableHash(names));
+            if (shape[0] != (double)names.Length * Group.WorldSize || shape[1] != StableHash(names) * Group.WorldSize)
+                throw new InvalidOperationException($"The processes report different metrics; this one reports {string.Join(", ", names)}.");
+        }
+        double[] totals = Group.AllReduceSum([_lossSum, _items, _tokens, .. names.Select(n => _metricSums[n])]);
         var metrics = new Dictionary<string, double>
         {
-            ["loss"] = _lossSum / Math.Max(1, _microBatches),
+            ["loss"] = totals[0] / Math.Max(totals[1], double.Epsilon),
             ["grad_norm"] = _gradNormSum / Math.Max(1, _updates),
-            ["tokens_per_second"] = _tokens / Math.Max(elapsed.TotalSeconds, 1e-9),
+            ["tokens_per_second"] = totals[2] / Math.Max(elapsed.TotalSeconds, 1e-9),
         };
-        foreach (var (name, sum) in _metricSums)
-            metrics[name] = sum / Math.Max(1, _microBatches);
+        for (int i = 0; i < names.Length; i++)
+            metrics[names[i]] = _summed.Contains(names[i]) ? totals[3 + i] : totals[3 + i] / Math.Max(totals[1], double.Epsilon);
         return metrics;
+    }
+
+    /// <summary>An FNV-1a hash of the names, the same in every process (string.GetHashCode is not), exact in a double.</summary>
+    static double StableHash(IEnumerable<string> names)
+    {
+        uint hash = 2166136261;
+        foreach (char c in string.Join('\n', names))
+            hash = (hash ^ c) * 16777619;
+        return hash >> 8;
     }
 
     /// <summary>The name of the first trainable weight that holds NaN or ∞ (a bad update or checkpoint, not the data), or null.</summary>

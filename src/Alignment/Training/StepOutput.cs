@@ -6,7 +6,15 @@ namespace Alignment.Training;
 /// <param name="Loss">Scalar loss attached to the graph.</param>
 /// <param name="Metrics">Detached scalar metrics.</param>
 /// <param name="Tokens">Tokens processed (for <c>tokens_per_second</c>).</param>
-internal sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor> Metrics, long Tokens);
+internal sealed record StepOutput(Tensor Loss, IReadOnlyDictionary<string, Tensor> Metrics, long Tokens)
+{
+    /// <summary>
+    /// What <see cref="Loss"/> and the metrics are means over (examples, or tokens for a token-level loss): an update's
+    /// gradient is the mean over every item of its micro-batches on every process, so the result does not depend on
+    /// how the global batch is split. The default, 1, weighs micro-batches equally.
+    /// </summary>
+    public double Items { get; init; } = 1;
+}
 
 /// <summary>One forward pass of a training step and, for error messages, where its data came from.</summary>
 internal sealed record MicroBatch(Func<StepOutput> Compute, Func<string> Describe);

@@ -10,6 +10,17 @@ internal sealed partial class TrainingLoop<T>
     {
         if (_options.OutputDir is null)
             return null;
+        if (_group.WorldSize > 1)
+        {
+            string? written = _group.Rank == 0 ? SaveHere(state, optimizer) : null;
+            _group.Barrier(); // no process runs ahead of a checkpoint that is not yet complete
+            return written ?? CheckpointFiles.FolderOf(_options.OutputDir, state.Step);
+        }
+        return SaveHere(state, optimizer);
+    }
+
+    string SaveHere(LoopState state, AdamW optimizer)
+    {
         var json = new JsonObject
         {
             ["seed"] = _options.Seed,
@@ -23,10 +34,10 @@ internal sealed partial class TrainingLoop<T>
         };
         _scaler?.Save(json);
         _task.SaveState?.Invoke(json);
-        string folder = CheckpointFiles.Save(_options.OutputDir, state.Step, _task.Trainable, optimizer, json);
+        string folder = CheckpointFiles.Save(_options.OutputDir!, state.Step, _task.Trainable, optimizer, json);
         LogCheckpoint(_logger, folder);
         if (_options.SaveTotalLimit is { } limit)
-            CheckpointFiles.KeepNewest(_options.OutputDir, limit, state.BestStep);
+            CheckpointFiles.KeepNewest(_options.OutputDir!, limit, state.BestStep);
         foreach (ITrainingCallback callback in _callbacks)
             callback.OnCheckpoint(folder);
         return folder;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Alignment.Data;
+using Alignment.Distributed;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
@@ -27,6 +28,7 @@ internal sealed partial class TrainingLoop<T>
     readonly ILogger _logger;
     readonly List<ITrainingCallback> _callbacks;
     readonly Dictionary<int, List<int>> _orders = [];
+    readonly IProcessGroup _group;
     LossScaler? _scaler;
 
     public TrainingLoop(IReadOnlyList<T> train, TrainingTask<T> task, TrainingOptions options, ILogger? logger, IEnumerable<ITrainingCallback>? callbacks)
@@ -41,7 +43,10 @@ internal sealed partial class TrainingLoop<T>
         _task = task;
         _options = options;
         _logger = logger ?? NullLogger.Instance;
+        _group = ProcessGroup.For(options.Distributed, options.MpiLibrary);
         _callbacks = [];
+        if (_group.Rank != 0)
+            return; // rank 0 alone writes metrics, TensorBoard, progress and checkpoints
         if (options.OutputDir is { } output)
             _callbacks.Add(new MetricsFileCallback(output));
         if (options.TensorBoardDir is { } board)
@@ -49,26 +54,55 @@ internal sealed partial class TrainingLoop<T>
         _callbacks.AddRange(callbacks ?? []);
     }
 
-    int ExamplesPerStep => _task.ExamplesPerStep ?? _options.BatchSize * _options.GradientAccumulationSteps;
+    /// <summary>Examples per step over every process: each process's share times the number of processes.</summary>
+    int ExamplesPerStep => (_task.ExamplesPerStep ?? _options.BatchSize * _options.GradientAccumulationSteps) * _group.WorldSize;
 
     public int TotalSteps => _options.MaxSteps ?? (int)Math.Ceiling((double)_train.Count * _options.Epochs / ExamplesPerStep);
 
+    /// <summary>
+    /// Trains. With more than one process, an exception on any of them ends the whole job (MPI_Abort) after it is
+    /// logged, instead of leaving the others waiting in a collective; the last complete checkpoint stays as it was.
+    /// </summary>
     public TrainingResult Run(bool resume, CancellationToken cancellationToken)
     {
+        if (_group.WorldSize == 1)
+            return RunOnEveryRank(resume, cancellationToken);
+        try
+        {
+            return RunOnEveryRank(resume, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            LogRankFailed(_logger, _group.Rank, _group.WorldSize, e);
+            Console.Error.WriteLine($"rank {_group.Rank} of {_group.WorldSize} failed, ending the job: {e}");
+            _group.Abort(1);
+            throw;
+        }
+    }
+
+    TrainingResult RunOnEveryRank(bool resume, CancellationToken cancellationToken)
+    {
         int total = TotalSteps;
-        using FileStream? folderLock = _options.OutputDir is { } output ? OutputFolderLock.Acquire(output) : null;
+        using FileStream? folderLock = _options.OutputDir is { } output && _group.Rank == 0 ? OutputFolderLock.Acquire(output) : null;
         if (_options.NumThreads is { } threads)
             Native.TorchRuntime.SetThreads(threads);
         using var optimizer = new AdamW(_task.Trainable, _options.LearningRate, _options.WeightDecay);
         _scaler = _options.Fp16 ? new LossScaler() : null;
         LogStart(_logger, total, _task.Trainable.Sum(t => t.Parameter.numel()), _task.Trainable[0].Parameter.device.ToString(),
             Native.TorchRuntime.Threads, optimizer.StateBytes >> 20);
+        if (_group.WorldSize > 1)
+        {
+            LogDataParallel(_logger, _group.WorldSize, _group.Description, ExamplesPerStep);
+            foreach (var (_, parameter) in _task.Trainable)
+                _group.Broadcast(parameter, root: 0); // every rank starts from rank 0's weights
+        }
         var state = new LoopState();
         string? lastCheckpoint = null;
         if (resume && _options.OutputDir is not null && Resume(optimizer) is var (checkpoint, restored))
         {
             state = restored;
-            CheckpointFiles.TruncateMetrics(_options.OutputDir, state.Step);
+            if (_group.Rank == 0)
+                CheckpointFiles.TruncateMetrics(_options.OutputDir, state.Step);
             lastCheckpoint = checkpoint;
             LogResumed(_logger, checkpoint, state.Step);
         }
@@ -79,7 +113,7 @@ internal sealed partial class TrainingLoop<T>
         bool stoppedEarly = false;
         for (int step = state.Step; step < total; step++)
         {
-            if (cancellationToken.IsCancellationRequested)
+            if (Agreed(cancellationToken.IsCancellationRequested))
             {
                 stoppedEarly = true;
                 break;
@@ -88,7 +122,7 @@ internal sealed partial class TrainingLoop<T>
             double learningRate = _options.LearningRateAt(step, total);
             optimizer.LearningRate = learningRate;
             var stepClock = Stopwatch.StartNew();
-            var context = new StepContext(step, optimizer, _task.Trainable, _options, _logger, _scaler);
+            var context = new StepContext(step, optimizer, _task.Trainable, _options, _logger, _scaler, _group, _task.SummedMetrics);
             IReadOnlyDictionary<string, double>? own = _task.Step(ExamplesOf(step), context);
             if (context.Updates == 0)
                 continue; // every update of the step was skipped (non-finite, logged)
@@ -119,7 +153,7 @@ internal sealed partial class TrainingLoop<T>
             if (last || epochEnd || _options.SaveSteps is { } save && state.Step % save == 0)
                 lastCheckpoint = Save(state, optimizer) ?? lastCheckpoint;
         }
-        if (stoppedEarly && cancellationToken.IsCancellationRequested)
+        if (stoppedEarly && Agreed(cancellationToken.IsCancellationRequested))
             lastCheckpoint = Save(state, optimizer) ?? lastCheckpoint;
         var result = new TrainingResult(state.Step, total, stoppedEarly, lastCheckpoint, state.History);
         foreach (ITrainingCallback callback in _callbacks)
@@ -127,7 +161,13 @@ internal sealed partial class TrainingLoop<T>
         return result;
     }
 
-    /// <summary>The examples of step <paramref name="step"/>: a stream over epochs, each epoch in its own seeded order.</summary>
+    /// <summary>True on every process when <paramref name="local"/> is true on any: a stop is taken by all or none.</summary>
+    bool Agreed(bool local) => _group.WorldSize == 1 ? local : _group.AllReduceSum(local ? 1 : 0)[0] > 0;
+
+    /// <summary>
+    /// The examples of step <paramref name="step"/> over every process (the task takes its own share): a stream over
+    /// epochs, each epoch in its own seeded order — the same whatever the number of processes.
+    /// </summary>
     List<T> ExamplesOf(int step)
     {
         var examples = new List<T>(ExamplesPerStep);
@@ -191,6 +231,13 @@ internal sealed partial class TrainingLoop<T>
     [LoggerMessage(EventId = 6000, Level = LogLevel.Information,
         Message = "training {TotalSteps} steps of {Trainable} trainable parameters on {Device} with {Threads} threads; optimizer state {StateMiB} MiB")]
     static partial void LogStart(ILogger logger, int totalSteps, long trainable, string device, int threads, long stateMiB);
+
+    [LoggerMessage(EventId = 6008, Level = LogLevel.Information,
+        Message = "data-parallel over {WorldSize} processes ({Group}); {GlobalExamples} examples per step over all of them")]
+    static partial void LogDataParallel(ILogger logger, int worldSize, string group, int globalExamples);
+
+    [LoggerMessage(EventId = 6009, Level = LogLevel.Error, Message = "process {Rank} of {WorldSize} failed; ending the job")]
+    static partial void LogRankFailed(ILogger logger, int rank, int worldSize, Exception exception);
 
     [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "step {Step}/{TotalSteps} loss {Loss} learning_rate {LearningRate}")]
     static partial void LogStep(ILogger logger, int step, int totalSteps, double loss, double learningRate);

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Alignment.Data;
+using Alignment.Distributed;
 using TorchSharp.Modules;
 
 namespace Alignment.Training;
@@ -11,13 +12,20 @@ namespace Alignment.Training;
 /// </summary>
 /// <typeparam name="T">The training example: a pair, a completion, or a prompt.</typeparam>
 /// <param name="Trainable">The named parameters the optimizer updates and checkpoints save.</param>
-/// <param name="Step">One step over its examples: calls <see cref="StepContext.Apply"/> once per optimizer update and returns metrics of its own (or null).</param>
+/// <param name="Step">
+/// One step over its examples — the step's examples over every process, of which it trains on its own rank's share
+/// (<see cref="StepContext.Group"/>) — calling <see cref="StepContext.Apply"/> once per optimizer update; returns metrics
+/// of its own (or null), the same on every process.
+/// </param>
 internal sealed record TrainingTask<T>(
     IReadOnlyList<(string Name, Parameter Parameter)> Trainable,
     Func<IReadOnlyList<T>, StepContext, IReadOnlyDictionary<string, double>?> Step)
 {
     /// <summary>Examples drawn from the shuffled data stream per step; null = batch size × accumulation steps.</summary>
     public int? ExamplesPerStep { get; init; }
+
+    /// <summary>Metrics that add up over micro-batches and processes (counts) instead of averaging.</summary>
+    public IReadOnlySet<string>? SummedMetrics { get; init; }
 
     /// <summary>The loss's metrics over the evaluation data (without gradient), or null when there is none.</summary>
     public Func<IReadOnlyDictionary<string, double>>? Evaluate { get; init; }
@@ -32,19 +40,37 @@ internal sealed record TrainingTask<T>(
     public Action<JsonObject>? RestoreState { get; init; }
 }
 
+/// <summary>
+/// One process's share of a global micro-batch: <see cref="Local"/> is <paramref name="Global"/>[Offset, Offset + Count).
+/// Losses that pair examples across the batch (KTO's mismatched pairs) read the neighbours from <see cref="Global"/>.
+/// </summary>
+internal sealed record Shard<T>(IReadOnlyList<T> Global, int Offset, int Count, IProcessGroup Group)
+{
+    /// <summary>A shard that is the whole batch (one process, or evaluation).</summary>
+    public Shard(IReadOnlyList<T> all) : this(all, 0, all.Count, ProcessGroup.Single)
+    {
+    }
+
+    /// <summary>This process's examples.</summary>
+    public IReadOnlyList<T> Local { get; } = Global.Skip(Offset).Take(Count).ToList();
+}
+
 /// <summary>Builds the tasks of the off-policy trainers.</summary>
 internal static class TrainingTask
 {
     /// <summary>
-    /// The off-policy step: the step's examples in batches of <see cref="TrainingOptions.BatchSize"/>, one forward and
-    /// backward pass each, then one optimizer update.
+    /// The off-policy step: the step's examples in global micro-batches of <see cref="TrainingOptions.BatchSize"/> ×
+    /// processes, of which each process takes its own consecutive <see cref="TrainingOptions.BatchSize"/> (rank 0 the
+    /// first); one forward and backward pass per micro-batch, then one optimizer update.
     /// </summary>
     public static TrainingTask<T> Batches<T>(IReadOnlyList<(string Name, Parameter Parameter)> trainable, TrainingOptions options,
-        Func<IReadOnlyList<T>, StepOutput> compute, Func<T, SourceLocation?> sourceOf) =>
+        Func<Shard<T>, StepOutput> compute, Func<T, SourceLocation?> sourceOf) =>
         new(trainable, (examples, context) =>
         {
-            context.Apply(examples.Chunk(options.BatchSize)
-                .Select(batch => new MicroBatch(() => compute(batch), () => Describe(batch, sourceOf))).ToList());
+            int world = context.Group.WorldSize, rank = context.Group.Rank;
+            context.Apply(examples.Chunk(options.BatchSize * world)
+                .Select(global => new Shard<T>(global, rank * options.BatchSize, options.BatchSize, context.Group))
+                .Select(shard => new MicroBatch(() => compute(shard), () => Describe(shard.Local, sourceOf))).ToList());
             return null;
         });
 

@@ -88,7 +88,7 @@ public sealed class TextGeneratorTests
         // Probabilities 0.5, 0.3, 0.15, 0.05: with p = 0.7 only tokens 0 and 1 remain.
         Tensor logits = tensor(new[] { 0.5f, 0.3f, 0.15f, 0.05f }).log().unsqueeze(0).expand(2000, 4).contiguous();
         var generator = new Generator(9);
-        long[] picks = TextGenerator.Pick(logits, new GenerationOptions { TopP = 0.7 }, generator).data<long>().ToArray();
+        long[] picks = TextGenerator.Pick(logits, new GenerationOptions { TopP = 0.7 }, [generator]).data<long>().ToArray();
         Assert.All(picks, p => Assert.True(p is 0 or 1));
         double share = picks.Count(p => p == 0) / (double)picks.Length;
         Assert.InRange(share, 0.5 / 0.8 - 0.05, 0.5 / 0.8 + 0.05);
