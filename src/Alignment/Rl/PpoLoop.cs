@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Alignment.Distributed;
 using Alignment.Kernels;
 using Alignment.Models;
 using Alignment.Scoring;
@@ -112,53 +113,67 @@ public sealed class PpoLoop
 
     int Group => _options.Algorithm == RlAlgorithm.Ppo ? 1 : _options.NumGenerations;
 
-    IReadOnlyDictionary<string, double> Step(IReadOnlyList<string> prompts, StepContext context)
+    /// <summary>
+    /// One iteration on this process's share of the step's prompts (all of them with one process): its rollout, then
+    /// <c>num_ppo_epochs</c> passes over minibatches drawn from the global rollout, of which this process trains the rows
+    /// it holds. Each minibatch's loss is a mean over its completion tokens on every process; rollouts draw one
+    /// generator per sample, seeded by its place in the global batch, so the run does not depend on the number of processes.
+    /// </summary>
+    IReadOnlyDictionary<string, double> Step(IReadOnlyList<string> stepPrompts, StepContext context)
     {
         using var scope = NewDisposeScope();
-        var samples = prompts.SelectMany(p => Enumerable.Repeat(p, Group)).ToList();
-        using Rollout rollout = _rollouts.Collect(samples, _options.Training.Seed * 7919L + context.Step);
+        IProcessGroup processes = context.Group;
+        int perProcess = _options.Training.BatchSize;
+        var samples = stepPrompts.Skip(processes.Rank * perProcess).Take(perProcess).SelectMany(p => Enumerable.Repeat(p, Group)).ToList();
+        int rows = samples.Count, firstRow = processes.Rank * rows, globalRows = rows * processes.WorldSize;
+        using Rollout rollout = _rollouts.Collect(samples, RowSeeds(_options.Training.Seed * 7919L + context.Step, firstRow, rows));
         Tensor kl = RlMath.Kl(rollout.OldLogProbs, rollout.ReferenceLogProbs, _options.KlEstimator).mul(rollout.Mask); // [B, T]
         Tensor klPerSequence = kl.sum(1);
         Tensor nonScore = klPerSequence.mul(-KlCoef);
-        var (advantages, returns) = Advantages(rollout, kl, nonScore);
+        var (advantages, returns) = Advantages(rollout, kl, nonScore, processes);
 
-        // num_ppo_epochs passes over shuffled minibatches; one optimizer update per gradient_accumulation_steps minibatches.
-        int rows = samples.Count, perMini = (int)Math.Ceiling((double)rows / _options.MiniBatches);
+        // num_ppo_epochs passes over shuffled minibatches of the global rollout; one optimizer update per gradient_accumulation_steps minibatches.
+        int perMini = (int)Math.Ceiling((double)globalRows / _options.MiniBatches);
         var random = new Random(unchecked(_options.Training.Seed + context.Step * 31));
         var minibatches = new List<MicroBatch>();
         for (int epoch = 0; epoch < _options.PpoEpochs; epoch++)
         {
-            var shuffled = Enumerable.Range(0, rows).OrderBy(_ => random.Next()).ToArray();
-            for (int start = 0; start < rows; start += perMini)
+            var shuffled = Enumerable.Range(0, globalRows).OrderBy(_ => random.Next()).ToArray();
+            for (int start = 0; start < globalRows; start += perMini)
             {
-                long[] index = shuffled.Skip(start).Take(perMini).Select(i => (long)i).ToArray();
+                long[] index = shuffled.Skip(start).Take(perMini).Where(i => i >= firstRow && i < firstRow + rows).Select(i => (long)(i - firstRow)).ToArray();
                 minibatches.Add(new MicroBatch(() => Update(rollout, advantages, returns, index), () => $"rollout of step {context.Step + 1}"));
             }
         }
         foreach (MicroBatch[] update in minibatches.Chunk(_options.Training.GradientAccumulationSteps))
             context.Apply(update);
 
-        double scores = rollout.Scores.Average();
+        double[] totals = processes.AllReduceSum(rollout.Scores.Sum(), Item(klPerSequence.sum()), Item(nonScore.sum()),
+            Item(rollout.OldLogProbs.neg().mul(rollout.Mask).sum()), rollout.Completions.Count(c => c.Reason == FinishReason.EndOfSequence));
         var metrics = new Dictionary<string, double>
         {
-            ["objective/scores"] = scores,
-            ["objective/kl"] = Item(klPerSequence.mean()),
-            ["objective/non_score_reward"] = Item(nonScore.mean()),
-            ["objective/entropy"] = Item(rollout.OldLogProbs.neg().mul(rollout.Mask).sum(1).mean()),
-            ["val/num_eos_tokens"] = rollout.Completions.Count(c => c.Reason == FinishReason.EndOfSequence),
+            ["objective/scores"] = totals[0] / globalRows,
+            ["objective/kl"] = totals[1] / globalRows,
+            ["objective/non_score_reward"] = totals[2] / globalRows,
+            ["objective/entropy"] = totals[3] / globalRows,
+            ["val/num_eos_tokens"] = totals[4],
         };
-        metrics["objective/rlhf_reward"] = scores + metrics["objective/non_score_reward"];
+        metrics["objective/rlhf_reward"] = metrics["objective/scores"] + metrics["objective/non_score_reward"];
         if (_controller is not null)
         {
-            _controller.Update(metrics["objective/kl"], samples.Count);
+            _controller.Update(metrics["objective/kl"], globalRows);
             KlCoef = _controller.Value;
         }
         metrics["kl_coef"] = KlCoef;
         return metrics;
     }
 
+    /// <summary>The sampling seed of each of <paramref name="count"/> rollout rows from global row <paramref name="firstRow"/>.</summary>
+    static long[] RowSeeds(long seed, int firstRow, int count) =>
+        [.. Enumerable.Range(firstRow, count).Select(row => unchecked(seed * 1_000_003L + row))];
+
     /// <summary>Per-token advantages and returns [B, T] of the algorithm.</summary>
-    (Tensor Advantages, Tensor Returns) Advantages(Rollout rollout, Tensor kl, Tensor nonScore)
+    (Tensor Advantages, Tensor Returns) Advantages(Rollout rollout, Tensor kl, Tensor nonScore, IProcessGroup processes)
     {
         Tensor scores = tensor(rollout.Scores, device: rollout.OldLogProbs.device).to_type(rollout.OldLogProbs.dtype);
         switch (_options.Algorithm)
@@ -168,7 +183,7 @@ public sealed class PpoLoop
                 Tensor last = ScalarHead.LastTokenIndex(rollout.Mask);                                    // the last completion position
                 rewards = rewards.scatter_add(1, last.unsqueeze(1), scores.unsqueeze(1));
                 var (advantages, returns) = RlMath.Gae(rewards, rollout.OldValues, rollout.Mask, _options.Gamma, _options.Lambda);
-                return (RlMath.Whiten(advantages, rollout.Mask), returns);
+                return (RlMath.Whiten(advantages, rollout.Mask, processes: processes), returns);
             case RlAlgorithm.Grpo:
                 Tensor grouped = RlMath.GroupNormalized(scores, Group).unsqueeze(1).mul(rollout.Mask);
                 return (grouped, zeros_like(grouped));
@@ -181,6 +196,8 @@ public sealed class PpoLoop
     /// <summary>The clipped-surrogate loss (plus value, KL and entropy terms) of one minibatch of the rollout.</summary>
     StepOutput Update(Rollout rollout, Tensor advantages, Tensor returns, long[] rows)
     {
+        if (rows.Length == 0) // the minibatch holds none of this process's rows: no gradient, the same metric names
+            return new StepOutput(zeros(1).sum(), UpdateMetricNames().ToDictionary(name => name, _ => zeros(1).sum()), 0) { Items = 0 };
         Tensor index = tensor(rows, device: rollout.Mask.device);
         Tensor mask = rollout.Mask.index_select(0, index);
         Tensor hidden = _policy.Model.Forward(rollout.Batch.InputIds.index_select(0, index), rollout.Batch.AttentionMask.index_select(0, index));
@@ -204,14 +221,19 @@ public sealed class PpoLoop
             loss = loss.add(RlMath.MaskedMean(RlMath.Kl(logProbs, rollout.ReferenceLogProbs.index_select(0, index), KlEstimator.K3), mask).mul(KlCoef));
         if (_options.EntropyCoef > 0)
             loss = loss.sub(RlMath.MaskedMean(logProbs.neg(), mask).mul(_options.EntropyCoef));
-        return new StepOutput(loss, metrics, mask.sum().item<long>());
+        long tokens = mask.sum().item<long>();
+        return new StepOutput(loss, metrics, tokens) { Items = tokens };
     }
+
+    IEnumerable<string> UpdateMetricNames() =>
+        _valueHead is null ? ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio"]
+            : ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "loss/value_avg", "val/clipfrac_avg"];
 
     /// <summary>Samples each evaluation prompt once with a fixed seed and reports the mean score and KL.</summary>
     IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<string> prompts)
     {
         using var scope = NewDisposeScope();
-        using Rollout rollout = _rollouts.Collect(prompts, _options.Training.Seed * 7919L - 1);
+        using Rollout rollout = _rollouts.Collect(prompts, RowSeeds(_options.Training.Seed * 7919L - 1, 0, prompts.Count));
         Tensor kl = RlMath.Kl(rollout.OldLogProbs, rollout.ReferenceLogProbs, _options.KlEstimator).mul(rollout.Mask);
         return new Dictionary<string, double>
         {

@@ -1,3 +1,4 @@
+using Alignment.Distributed;
 using static TorchSharp.torch;
 
 namespace Alignment.Rl;
@@ -57,14 +58,24 @@ internal static class RlMath
         return (advantages.MoveToOuterDisposeScope(), advantages.add(v).mul(m).MoveToOuterDisposeScope());
     }
 
-    /// <summary>Whitening over the masked entries: <c>(x − mean) / sqrt(var + 1e-8)</c> (mean added back unless <paramref name="shiftMean"/>).</summary>
-    public static Tensor Whiten(Tensor values, Tensor mask, bool shiftMean = true)
+    /// <summary>
+    /// Whitening over the masked entries: <c>(x − mean) / sqrt(var + 1e-8)</c> (mean added back unless
+    /// <paramref name="shiftMean"/>), the mean and variance over every process's entries.
+    /// </summary>
+    public static Tensor Whiten(Tensor values, Tensor mask, bool shiftMean = true, IProcessGroup? processes = null)
     {
         using var scope = NewDisposeScope();
+        processes ??= ProcessGroup.Single;
         Tensor m = mask.to_type(values.dtype);
-        Tensor count = m.sum().clamp_min(1);
-        Tensor mean = values.mul(m).sum().div(count);
-        Tensor variance = values.sub(mean).square().mul(m).sum().div(count);
+        Tensor count = m.sum();
+        Tensor total = values.mul(m).sum();
+        processes.AllReduce(count);
+        processes.AllReduce(total);
+        count = count.clamp_min(1);
+        Tensor mean = total.div(count);
+        Tensor variance = values.sub(mean).square().mul(m).sum();
+        processes.AllReduce(variance);
+        variance = variance.div(count);
         Tensor whitened = values.sub(mean).mul(variance.add(1e-8).rsqrt());
         if (!shiftMean)
             whitened = whitened.add(mean);

@@ -33,8 +33,8 @@ internal sealed class Rollout : IDisposable
 internal sealed class RolloutCollector(PolicyModel policy, ICausalLM reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
     PpoOptions options, ScalarHead? valueHead)
 {
-    /// <summary>One rollout over <paramref name="prompts"/> (each as a user turn, or raw text without a template), sampled with <paramref name="seed"/>.</summary>
-    public Rollout Collect(IReadOnlyList<string> prompts, long seed)
+    /// <summary>One rollout over <paramref name="prompts"/> (each as a user turn, or raw text without a template), each sampled with its own seed.</summary>
+    public Rollout Collect(IReadOnlyList<string> prompts, IReadOnlyList<long> rowSeeds)
     {
         var promptIds = prompts.Select(p => (template is null ? tokenizer.EncodeContent(p) : tokenizer.Encode(template.Render([new("user", p)], true))).ToArray()).ToList();
         bool training = policy.Model.training;
@@ -43,7 +43,7 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM reference, 
             new GenerationOptions
             {
                 MaxNewTokens = options.ResponseLength, Temperature = options.Temperature, TopK = options.TopK, TopP = options.TopP,
-                EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray(), Seed = seed,
+                EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray(), RowSeeds = rowSeeds,
             });
         policy.Model.train(training);
         var texts = completions.Select(c => tokenizer.Decode(c.Tokens, skipSpecialTokens: true)).ToList();

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Alignment.Data;
+using Alignment.Distributed;
 using Alignment.Models;
 using static TorchSharp.torch;
 
@@ -18,7 +19,10 @@ public sealed class ReferenceLogProbs
     /// <summary>Number of pairs held.</summary>
     public int Count => _byPair.Count;
 
-    /// <summary>Runs the reference over every pair (no-grad, in batches).</summary>
+    /// <summary>
+    /// Runs the reference over every pair (no-grad, in batches). With more than one process (<see cref="TrainingOptions.Distributed"/>)
+    /// each computes every world-size-th batch and every process receives all the values.
+    /// </summary>
     /// <param name="reference">The reference model.</param>
     /// <param name="pairs">The pairs to score.</param>
     /// <param name="options">Batch size and padding value of the batches; defaults when null.</param>
@@ -28,15 +32,30 @@ public sealed class ReferenceLogProbs
         ArgumentNullException.ThrowIfNull(pairs);
         options ??= new TrainingOptions();
         using var settings = RunSettings.Apply(options, reference);
-        var values = new Dictionary<string, (double, double)>();
-        foreach (TokenizedPair[] batch in pairs.Chunk(options.BatchSize))
+        IProcessGroup processes = ProcessGroup.For(options.Distributed, options.MpiLibrary);
+        TokenizedPair[][] batches = pairs.Chunk(options.BatchSize).ToArray();
+        // Each process computes every world-size-th batch; rows of (pair index, chosen, rejected), padded with index −1, are gathered.
+        int mine = (batches.Length + processes.WorldSize - 1) / processes.WorldSize;
+        var rows = new double[mine * options.BatchSize, 3];
+        for (int r = 0; r < rows.GetLength(0); r++)
+            rows[r, 0] = -1;
+        int row = 0;
+        for (int b = processes.Rank; b < batches.Length; b += processes.WorldSize)
         {
             using var scope = NewDisposeScope();
+            TokenizedPair[] batch = batches[b];
             using PreferenceBatch collated = PreferenceCollator.Collate(batch, options.PaddingValue, reference.Device);
             double[] sums = BatchForward.Sums(reference, collated.InputIds, collated.AttentionMask, collated.Targets).to_type(ScalarType.Float64).data<double>().ToArray();
-            for (int i = 0; i < batch.Length; i++)
-                values[KeyOf(batch[i])] = (sums[i], sums[batch.Length + i]);
+            for (int i = 0; i < batch.Length; i++, row++)
+                (rows[row, 0], rows[row, 1], rows[row, 2]) = ((double)b * options.BatchSize + i, sums[i], sums[batch.Length + i]);
         }
+        using Tensor local = tensor(rows);
+        using Tensor all = processes.AllGather(local);
+        double[] flat = all.data<double>().ToArray();
+        var values = new Dictionary<string, (double, double)>();
+        for (int r = 0; r + 2 < flat.Length; r += 3)
+            if (flat[r] >= 0)
+                values[KeyOf(pairs[(int)flat[r]])] = (flat[r + 1], flat[r + 2]);
         return new ReferenceLogProbs(values);
     }
 
