@@ -1,5 +1,6 @@
 using System.CommandLine.Help;
 using Alignment.Cli.Commands;
+using Alignment.Distributed;
 using Alignment.Native;
 using Alignment.Rl;
 
@@ -51,27 +52,61 @@ internal static class AlignCli
                         throw new ArgumentException($"--num-threads must be in [1, 1024], got {threads}.");
                     TorchRuntime.SetThreads(threads);
                 }
+                context.Join(ProcessGroup.For(DistributedOf(parse), parse.GetValue(MpiLibrary)));
             }
-            return parse.Invoke(invocation);
+            return EndJobOnFailure(context, parse.Invoke(invocation));
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
-                                      or FormatException or NotSupportedException or OutputFolderInUseException)
+                                      or FormatException or NotSupportedException or OutputFolderInUseException or DllNotFoundException)
         {
             error.WriteLine($"align: error: {e.Message}");
-            return 2;
+            return EndJobOnFailure(context, 2);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException)
         {
             error.WriteLine($"align: failed: {e.Message}");
-            return 1;
+            return EndJobOnFailure(context, 1);
         }
         catch (Exception e)
         {
             string log = Path.Combine(Path.GetTempPath(), $"align-{Environment.ProcessId}-{DateTime.UtcNow:yyyyMMddHHmmss}.log");
             File.WriteAllText(log, e.ToString());
             error.WriteLine($"align: failed: {e.GetType().Name}: {e.Message} (stack trace in {log})");
-            return 1;
+            return EndJobOnFailure(context, 1);
         }
+    }
+
+    /// <summary>
+    /// A failure of one process of several ends the whole job (MPI_Abort) with its exit code, rather than leaving the
+    /// others waiting in a collective; otherwise returns <paramref name="exitCode"/>.
+    /// </summary>
+    static int EndJobOnFailure(CliContext context, int exitCode)
+    {
+        if (exitCode != 0 && context.Processes.WorldSize > 1)
+        {
+            context.Error.WriteLine($"align: process {context.Processes.Rank} of {context.Processes.WorldSize} failed; ending the job.");
+            context.Error.Flush();
+            context.Processes.Abort(exitCode);
+        }
+        return exitCode;
+    }
+
+    /// <summary><c>--distributed</c>, for every command: how the processes of a run are found.</summary>
+    internal static readonly Option<string?> Distributed = RecursiveText(CliOption.Choice("distributed",
+        "auto: data-parallel over MPI when mpirun/mpiexec/srun started the process; none: one process; mpi: MPI even without a launcher.",
+        "auto", ["auto", "none", "mpi"]));
+
+    /// <summary><c>--mpi-library</c>, for every command: the MPI library's file.</summary>
+    internal static readonly Option<string?> MpiLibrary = RecursiveText(CliOption.Text("mpi-library",
+        "The MPI library (default: Open MPI's libmpi.so.40 or MPICH's libmpich.so.12, as the launcher suggests; msmpi.dll on Windows).", null));
+
+    internal static DistributedBackend DistributedOf(ParseResult parse) =>
+        Enum.Parse<DistributedBackend>(parse.GetValue(Distributed) ?? "auto", ignoreCase: true);
+
+    static Option<string?> RecursiveText(Option<string?> option)
+    {
+        option.Recursive = true;
+        return option;
     }
 
     /// <summary><c>--num-threads</c>, for every command: TorchSharp's CPU threads for the process (default: the physical cores it sees).</summary>
@@ -91,6 +126,8 @@ internal static class AlignCli
             HelpName = "align",
         };
         root.Options.Add(NumThreads);
+        root.Options.Add(Distributed);
+        root.Options.Add(MpiLibrary);
         root.Subcommands.Add(SftCommand.Create(context));
         root.Subcommands.Add(RewardCommand.Create(context));
         root.Subcommands.Add(DpoCommand.Create(context));

@@ -10,7 +10,7 @@ namespace Alignment.Cli;
 internal sealed class WarningLogger(TextWriter output, TextWriter error) : ILogger
 {
     /// <summary>The engine's "training N steps … with T threads" line.</summary>
-    const int StartEvent = 6000;
+    const int StartEvent = 6000, DataParallelEvent = 6008;
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -20,7 +20,7 @@ internal sealed class WarningLogger(TextWriter output, TextWriter error) : ILogg
     {
         if (logLevel >= LogLevel.Warning)
             error.WriteLine($"align: warning: {formatter(state, exception)}");
-        else if (eventId.Id == StartEvent)
+        else if (eventId.Id is StartEvent or DataParallelEvent)
             output.WriteLine(formatter(state, exception));
     }
 }

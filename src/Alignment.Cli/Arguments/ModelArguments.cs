@@ -9,7 +9,7 @@ internal sealed class ModelArguments : IArgumentGroup
 {
     public Option<string?> Model { get; } = CliOption.Text("model", "A Hugging Face model folder (config.json, safetensors, tokenizer).", null, "model_name_or_path", "model-name-or-path");
     readonly Option<string?> _dtype = CliOption.Choice("dtype", "dtype of the weights in memory.", "float32",
-        ["float32", "fp32", "bfloat16", "bf16", "float16", "fp16"], "torch_dtype", "torch-dtype");
+        ["float32", "fp32", "bfloat16", "bf16", "float16", "fp16", "float64", "fp64"], "torch_dtype", "torch-dtype");
     readonly Option<string?> _device = CliOption.Text("device", "Device of the weights: cpu, cuda, cuda:1 ….", "cpu");
     readonly Option<int?> _loraRank = CliOption.Int("lora-rank", "Train LoRA adapters of this rank instead of all weights (the saved model has them merged).", null, "lora_r", "lora-r");
     readonly Option<double?> _loraAlpha = CliOption.Double("lora-alpha", "LoRA scaling α.", new LoraOptions().Alpha);
@@ -50,6 +50,7 @@ internal sealed class ModelArguments : IArgumentGroup
             {
                 "bfloat16" or "bf16" => ScalarType.BFloat16,
                 "float16" or "fp16" => ScalarType.Float16,
+                "float64" or "fp64" => ScalarType.Float64,
                 _ => ScalarType.Float32,
             },
             Device = parsed,

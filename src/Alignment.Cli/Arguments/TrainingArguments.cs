@@ -17,6 +17,7 @@ internal sealed class TrainingArguments : IArgumentGroup
     readonly Option<bool> _greaterIsBetter = CliOption.Flag("greater-is-better", "The early-stopping metric improves upwards.");
     readonly Option<bool> _bf16 = CliOption.Flag("bf16", "Compute in bfloat16 with float32 master weights and optimizer state (autocast).");
     readonly Option<bool> _fp16 = CliOption.Flag("fp16", "Compute in float16 with float32 master weights, optimizer state and dynamic loss scaling.");
+    readonly Option<int?> _bucket = CliOption.Int("ddp-bucket-cap-mb", "Under MPI, gradients are averaged across processes in buckets of at most this many MiB.", 25);
     readonly Option<bool> _checkpointing = CliOption.Flag("gradient-checkpointing",
         "Keep only each layer's input for backward and recompute the layer there: activation memory of one layer, ~1 more forward pass.");
 
@@ -42,7 +43,7 @@ internal sealed class TrainingArguments : IArgumentGroup
     }
 
     public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
-                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing, _bf16, _fp16 };
+                     _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing, _bf16, _fp16, _bucket };
 
     /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
     EarlyStopping? EarlyStoppingOf(ParseResult parse)
@@ -81,6 +82,9 @@ internal sealed class TrainingArguments : IArgumentGroup
             GradientCheckpointing = parse.GetValue(_checkpointing),
             Bf16 = parse.GetValue(_bf16),
             Fp16 = parse.GetValue(_fp16),
+            DdpBucketCapMb = parse.GetValue(_bucket)!.Value,
+            Distributed = AlignCli.DistributedOf(parse),
+            MpiLibrary = parse.GetValue(AlignCli.MpiLibrary),
         };
         if (validate)
             options.Validate();

@@ -61,7 +61,8 @@ internal static class DpoCommand
                 if (referenceModel is not null && parse.GetValue(precompute))
                 {
                     precomputed = ReferenceLogProbs.Compute(referenceModel, [.. pairs, .. evalPairs ?? []], options);
-                    precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
+                    if (context.WritesFiles)
+                        precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
                 }
                 TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, logger: context.Logger, callbacks: context.Callbacks)
                     .Train(pairs, evalPairs, resume, context.Cancel);

@@ -21,7 +21,8 @@ internal static class RewardCommand
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
             TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, logger: context.Logger, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
-            reward.SavePretrained(options.OutputDir!);
+            if (context.WritesFiles)
+                reward.SavePretrained(options.OutputDir!);
             return context.Summary(result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);
         });
         return command;

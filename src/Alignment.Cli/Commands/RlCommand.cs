@@ -34,7 +34,8 @@ internal static class RlCommand
             var loop = new PpoLoop(policy, referenceModel, reward, tokenizer, template, options, logger: context.Logger, callbacks: context.Callbacks);
             TrainingResult result = loop.Train(prompts, evalPrompts, parse.GetValue(training.Resume), context.Cancel);
             string output = options.Training.OutputDir!;
-            policy.Model.SavePretrained(output);
+            if (context.WritesFiles)
+                policy.Model.SavePretrained(output);
             context.Output.WriteLine();
             var steps = result.History.Where(h => h.ContainsKey("objective/scores") && !h.ContainsKey("eval_objective/scores")).ToList();
             if (steps.Count > 0)

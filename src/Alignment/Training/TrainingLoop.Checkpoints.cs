@@ -53,20 +53,28 @@ internal sealed partial class TrainingLoop<T>
             ["gradient_accumulation_steps"] = _options.GradientAccumulationSteps, ["num_train_epochs"] = _options.Epochs,
             ["max_steps"] = _options.MaxSteps, ["max_grad_norm"] = _options.MaxGradNorm, ["seed"] = _options.Seed,
             ["train_examples"] = _train.Count, ["bf16"] = _options.Bf16, ["fp16"] = _options.Fp16,
+            ["world_size"] = _group.WorldSize, ["total_train_batch_size"] = ExamplesPerStep,
         };
         foreach (var (key, value) in _task.Config ?? new Dictionary<string, string>())
             config[key] = value;
         return config;
     }
 
-    /// <summary>"name: saved → now" for each recorded option that differs (a checkpoint from before snapshots has none).</summary>
+    /// <summary>
+    /// "name: saved → now" for each recorded option that differs (a checkpoint from before snapshots has none). How the
+    /// global batch is split — processes, per-device batch, accumulation — may change as long as the global batch stays.
+    /// </summary>
     List<string> ConfigChanges(JsonObject? saved)
     {
         var changes = new List<string>();
         if (saved is null)
             return changes;
-        foreach (var (key, now) in ConfigSnapshot())
+        JsonObject current = ConfigSnapshot();
+        bool sameGlobalBatch = saved["total_train_batch_size"]?.ToJsonString() == current["total_train_batch_size"]!.ToJsonString();
+        foreach (var (key, now) in current)
         {
+            if (sameGlobalBatch && key is "world_size" or "per_device_train_batch_size" or "gradient_accumulation_steps")
+                continue;
             string before = saved[key]?.ToJsonString() ?? "null", after = now?.ToJsonString() ?? "null";
             if (saved.ContainsKey(key) && before != after)
                 changes.Add($"{key}: {before} → {after}");
