@@ -44,6 +44,51 @@ public sealed class DistributedTrainingTests : CliFixture
         AssertSameWeights(Path.Combine(alone, "model.safetensors"), Path.Combine(two, "model.safetensors"));
     }
 
+    public static TheoryData<string> Launchers() => [.. MpiRuns.Kinds];
+
+    [MpiTheory]
+    [MemberData(nameof(Launchers))]
+    public void Killing_one_process_ends_the_job_and_two_processes_resume_to_the_straight_run(string mpi)
+    {
+        string[] common = [.. Arguments("sft"), "--max-steps", "40", "--save-steps", "4", "--seed", "5", "--num-threads", "1", "--dtype", "float64", "--batch-size", "4"];
+        string straight = Path.Combine(_models.Root, "straight"), killed = Path.Combine(_models.Root, "killed");
+        var (program, args) = MpiRuns.Command(mpi, 2, [.. common, "--output", straight]);
+        var (code, text) = MpiRuns.Run(program, args);
+        Assert.True(code == 0, text);
+
+        (program, args) = MpiRuns.Command(mpi, 2, [.. common, "--output", killed]);
+        using (Process job = MpiRuns.Start(program, args))
+        {
+            job.OutputDataReceived += (_, _) => { };
+            job.ErrorDataReceived += (_, _) => { };
+            job.BeginOutputReadLine();
+            job.BeginErrorReadLine();
+            string metrics = Path.Combine(killed, "metrics.jsonl");
+            var waiting = Stopwatch.StartNew();
+            while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 10))
+            {
+                Assert.True(waiting.Elapsed < TimeSpan.FromSeconds(90) && !job.HasExited, "the run did not reach step 10");
+                Thread.Sleep(10);
+            }
+            Dictionary<int, int> ranks = MpiRuns.Ranks(killed);
+            Assert.True(ranks.ContainsKey(1), $"rank 1 not found among {string.Join(", ", ranks)}");
+            var clock = Stopwatch.StartNew();
+            Process.GetProcessById(ranks[1]).Kill(); // SIGKILL
+            bool ended = job.WaitForExit(TimeSpan.FromSeconds(60));
+            if (!ended)
+                job.Kill(entireProcessTree: true);
+            Assert.True(ended, "the job still runs 60 s after one of its processes was killed");
+            Assert.NotEqual(0, job.ExitCode);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
+            Assert.True(File.ReadAllLines(metrics).Length < 40, "the run ended before the kill");
+        }
+
+        (program, args) = MpiRuns.Command(mpi, 2, [.. common, "--output", killed, "--resume"]);
+        (code, text) = MpiRuns.Run(program, args);
+        Assert.True(code == 0, text);
+        AssertSameMetrics(MpiRuns.Metrics(straight), MpiRuns.Metrics(killed), tolerance: 0);
+    }
+
     /// <summary>The command line of each trainer on this test's tiny model and data, without output and batch size.</summary>
     string[] Arguments(string trainer)
     {
