@@ -76,6 +76,12 @@ public sealed class FormatsToBatchTests : IDisposable
 
         using var single = CompletionCollator.Collate(examples.Take(1).ToList(), 0, klPairs: true);
         Assert.Null(single.KlInputIds); // a batch of one has no mismatched pair (see KtoLoss)
+
+        // One process's share (example 1 alone) of the batch pairs with the example before it in the whole batch, example 0.
+        using var share = CompletionCollator.Collate([examples[1]], 0, klPairs: true, klPartners: [examples[0]]);
+        int[] shared = [.. examples[1].Prompt, .. examples[0].Completion];
+        Assert.Equal(shared.Select(i => (long)i), share.KlInputIds![0].data<long>().ToArray().Take(shared.Length));
+        Assert.Throws<ArgumentException>(() => CompletionCollator.Collate([examples[1]], 0, klPairs: true, klPartners: examples));
     }
 
     [Fact]

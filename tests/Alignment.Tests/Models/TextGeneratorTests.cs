@@ -73,6 +73,19 @@ public sealed class TextGeneratorTests
     }
 
     [Fact]
+    public void With_row_seeds_each_row_samples_what_it_samples_alone()
+    {
+        using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
+        var sampling = new GenerationOptions { MaxNewTokens = 8, Temperature = 1.5, EosTokenIds = [] };
+        long[][] prompts = [[1, 5], [7, 3, 9, 2], [4]];
+        long[] seeds = [11, 12, 13];
+        IReadOnlyList<Completion> together = TextGenerator.Generate(model, prompts, sampling with { RowSeeds = seeds });
+        for (int i = 0; i < prompts.Length; i++)
+            Assert.Equal(TextGenerator.Generate(model, [prompts[i]], sampling with { RowSeeds = [seeds[i]] })[0].Tokens, together[i].Tokens);
+        Assert.Throws<ArgumentException>(() => TextGenerator.Generate(model, prompts, sampling with { RowSeeds = [1] }));
+    }
+
+    [Fact]
     public void Seeded_sampling_is_reproducible_and_top_k_of_one_is_greedy()
     {
         using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());

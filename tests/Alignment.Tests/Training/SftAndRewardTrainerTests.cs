@@ -2,6 +2,7 @@ using Alignment.Data;
 using Alignment.Models;
 using Alignment.Tests.Models;
 using Alignment.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Alignment.Tests.Training;
@@ -35,6 +36,51 @@ public sealed class SftAndRewardTrainerTests : IDisposable
         trainer.Train(data);
         double after = trainer.Evaluate(data)["loss"];
         Assert.True(after < before * 0.7, $"{before} → {after}");
+    }
+
+    /// <summary>Completions of 1 to 6 tokens: micro-batches of unequal token counts.</summary>
+    static List<TokenizedCompletion> UnequalCompletions(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => new TokenizedCompletion([1, 3 + i], [.. Enumerable.Range(10 + i, 1 + i * 5 % 6)], true, new SourceLocation("sft.jsonl", i + 1)))];
+
+    [Fact]
+    public void Accumulated_micro_batches_take_the_token_mean_of_the_whole_batch()
+    {
+        var data = UnequalCompletions(4);
+        // float64: AdamW's first update, lr·g/(|g| + ε), turns float32 rounding of gradients near ε into visible differences
+        using var accumulated = new PolicyModel(Float64(TinyModels.Random(TinyModels.ConfigJson())));
+        using var whole = new PolicyModel(Float64(TinyModels.Random(TinyModels.ConfigJson())));
+        var split = new SftTrainer(accumulated, Options(1) with { BatchSize = 2, GradientAccumulationSteps = 2 }).Train(data).History[0];
+        var one = new SftTrainer(whole, Options(1)).Train(data).History[0];
+
+        Assert.Equal(data.Sum(e => e.Completion.Length), one["num_tokens"]);
+        Assert.Equal(one["num_tokens"], split["num_tokens"]);
+        Assert.Equal(one["loss"], split["loss"], 5);
+        foreach (var ((name, a), (_, b)) in accumulated.Model.named_parameters().Zip(whole.Model.named_parameters()))
+        {
+            double difference = a.sub(b).abs().max().item<double>(), scale = a.abs().max().item<double>();
+            Assert.True(difference <= 1e-5 * scale, $"{name}: {difference} apart");
+        }
+    }
+
+    static LlamaForCausalLM Float64(LlamaForCausalLM model)
+    {
+        model.to(ScalarType.Float64);
+        return model;
+    }
+
+    [Fact]
+    public void A_checkpoint_resumes_with_another_split_of_the_same_global_batch_only()
+    {
+        string output = Path.Combine(_models.Root, "split");
+        var data = UnequalCompletions(8);
+        using var policy = new PolicyModel(TinyModels.Random(TinyModels.ConfigJson()));
+        new SftTrainer(policy, Options(2) with { BatchSize = 2, GradientAccumulationSteps = 2, OutputDir = output }).Train(data);
+
+        TrainingResult resumed = new SftTrainer(policy, Options(2) with { OutputDir = output }).Train(data, resume: true);
+        Assert.Equal(2, resumed.Steps);
+        var error = Assert.Throws<ArgumentException>(() =>
+            new SftTrainer(policy, Options(2) with { GradientAccumulationSteps = 2, OutputDir = output }).Train(data, resume: true));
+        Assert.Contains("total_train_batch_size: 4 → 8", error.Message);
     }
 
     [Fact]
