@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Alignment.Models;
 using Alignment.Tests.Models;
+using Alignment.Training;
 using static TorchSharp.torch;
 
 namespace Alignment.Cli.Tests;
@@ -89,6 +90,21 @@ public sealed class DistributedTrainingTests : CliFixture
         AssertSameMetrics(MpiRuns.Metrics(straight), MpiRuns.Metrics(killed), tolerance: 0);
     }
 
+    [MpiTheory]
+    [MemberData(nameof(Launchers))]
+    public void A_process_that_fails_alone_ends_the_whole_job(string mpi)
+    {
+        // Rank 0 alone takes the output folder's lock: held here, it fails while rank 1 goes on to wait for it.
+        string output = Path.Combine(_models.Root, "locked");
+        using FileStream held = OutputFolderLock.Acquire(output);
+        var (program, args) = MpiRuns.Command(mpi, 2, [.. Arguments("sft"), "--max-steps", "2", "--batch-size", "2", "--output", output, "--num-threads", "1"]);
+        var clock = Stopwatch.StartNew();
+        var (code, text) = MpiRuns.Run(program, args, TimeSpan.FromSeconds(90));
+        Assert.NotEqual(0, code);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+        Assert.Contains("process 0 of 2 failed", text);
+    }
+
     /// <summary>The command line of each trainer on this test's tiny model and data, without output and batch size.</summary>
     string[] Arguments(string trainer)
     {
@@ -99,7 +115,7 @@ public sealed class DistributedTrainingTests : CliFixture
         switch (trainer)
         {
             case "dpo":
-                return ["dpo", .. training, "--dataset", Data("pairs.jsonl", [.. Enumerable.Range(0, 16).Select(i =>
+                return ["dpo", .. training, "--precompute-ref-logps", "--dataset", Data("pairs.jsonl", [.. Enumerable.Range(0, 16).Select(i =>
                     new JsonObject { ["prompt"] = Phrase(i, 2 + i % 3), ["chosen"] = " " + Phrase(i + 1, 1 + i % 4), ["rejected"] = " " + Phrase(i + 5, 2 + i % 2) }.ToJsonString())])];
             case "kto":
                 return ["dpo", .. training, "--loss_type", "kto", "--dataset", Data("kto.jsonl", [.. Enumerable.Range(0, 16).Select(i =>

@@ -32,7 +32,7 @@ internal static class ScaleRun
         new("llama-3.2-1b-lora", Config(2048, 8192, 16, 32, 8, 128_256, tied: true, theta: 500_000, llama3: true), 1, 512, 16),
     ];
 
-    static JsonObject Config(int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab, bool tied, double theta, bool llama3 = false) => new()
+    internal static JsonObject Config(int hidden, int intermediate, int layers, int heads, int kvHeads, int vocab, bool tied, double theta, bool llama3 = false) => new()
     {
         ["model_type"] = "llama", ["hidden_size"] = hidden, ["intermediate_size"] = intermediate, ["num_hidden_layers"] = layers,
         ["num_attention_heads"] = heads, ["num_key_value_heads"] = kvHeads, ["vocab_size"] = vocab, ["tie_word_embeddings"] = tied,

@@ -10,6 +10,11 @@ namespace Alignment.Distributed;
 /// </summary>
 internal static class GradientAverage
 {
+    static long _timestamps;
+
+    /// <summary>Wall time this process has spent combining gradients across processes (for the scale-out benchmark).</summary>
+    public static TimeSpan TimeAcrossProcesses => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _timestamps));
+
     /// <summary>
     /// Replaces each parameter's gradient <c>g_r</c> on every rank with <c>Σ_r factor_r · g_r</c>; a parameter without a
     /// gradient on this rank counts as zeros. With one process this is <c>g · factor</c>.
@@ -29,6 +34,7 @@ internal static class GradientAverage
                     parameter.grad?.mul_(weight);
             return;
         }
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         var bucket = new List<Tensor>();
         long bytes = 0;
         ScalarType? kind = null;
@@ -44,7 +50,7 @@ internal static class GradientAverage
             long size = gradient.numel() * (wide == ScalarType.Float64 ? 8 : 4);
             if (bucket.Count > 0 && (bytes + size > bucketBytes || kind != wide))
             {
-                Flush(group, bucket, weight);
+                Flush(group, bucket, factor == 1 ? null : weight);
                 bucket.Clear();
                 bytes = 0;
             }
@@ -53,17 +59,19 @@ internal static class GradientAverage
             kind = wide;
         }
         if (bucket.Count > 0)
-            Flush(group, bucket, weight);
+            Flush(group, bucket, factor == 1 ? null : weight);
+        Interlocked.Add(ref _timestamps, System.Diagnostics.Stopwatch.GetTimestamp() - start);
     }
 
-    /// <summary>One bucket: flatten (in float32, or float64 for float64 gradients), scale, sum across ranks, copy back.</summary>
-    static void Flush(IProcessGroup group, List<Tensor> gradients, Scalar weight)
+    /// <summary>One bucket: flatten (in float32, or float64 for float64 gradients), scale (unless by 1), sum across ranks, copy back.</summary>
+    static void Flush(IProcessGroup group, List<Tensor> gradients, Scalar? weight)
     {
         using var scope = NewDisposeScope();
         ScalarType wide = gradients[0].dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         bool inPlace = gradients.Count == 1 && gradients[0].dtype == wide && gradients[0].is_contiguous();
         Tensor flat = inPlace ? gradients[0].view(-1) : cat(gradients.Select(g => g.reshape(-1).to_type(wide)).ToList(), 0);
-        flat.mul_(weight);
+        if (weight is not null)
+            flat.mul_(weight);
         group.AllReduce(flat);
         if (inPlace)
             return; // the view shares the gradient's memory

@@ -1,4 +1,5 @@
 using Alignment.Data;
+using Alignment.Distributed;
 using Alignment.Losses;
 using Alignment.Models;
 using Microsoft.Extensions.Logging;
@@ -25,17 +26,17 @@ public sealed class Pipeline(string baseModelFolder, string workFolder, ModelLoa
     IEnumerable<ITrainingCallback>? callbacks = null)
 {
     const string DoneMarker = "stage.done";
-    readonly List<(string Name, Func<string, string, bool, CancellationToken, TrainingResult> Run)> _stages = [];
+    readonly List<(string Name, TrainingOptions Options, Func<string, string, bool, CancellationToken, TrainingResult> Run)> _stages = [];
 
     /// <summary>Adds an SFT stage.</summary>
     public Pipeline Sft(IReadOnlyList<TokenizedCompletion> data, TrainingOptions options, LoraOptions? lora = null) =>
-        Add("sft", (input, run, resume, cancel) => Train(input, run, lora, resume, cancel, policy =>
+        Add("sft", options, (input, run, resume, cancel) => Train(input, run, lora, options, cancel, policy =>
             new SftTrainer(policy, options with { OutputDir = run }, logger: logger, callbacks: callbacks).Train(data, null, resume, cancel)));
 
     /// <summary>Adds a preference stage; its reference is the stage's starting model (the previous stage's output).</summary>
     public Pipeline Preference(IPreferenceLoss loss, IReadOnlyList<TokenizedPair> data, TrainingOptions options, LoraOptions? lora = null,
         SftMix? sftMix = null) =>
-        Add(loss.Name, (input, run, resume, cancel) => Train(input, run, lora, resume, cancel, policy =>
+        Add(loss.Name, options, (input, run, resume, cancel) => Train(input, run, lora, options, cancel, policy =>
         {
             using ReferenceModel? reference = loss.Requirements.Reference
                 ? lora is null ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(input, loadOptions)) : policy.CreateReference()
@@ -51,7 +52,7 @@ public sealed class Pipeline(string baseModelFolder, string workFolder, ModelLoa
         string input = baseModelFolder;
         for (int i = 0; i < _stages.Count; i++)
         {
-            var (name, run) = _stages[i];
+            var (name, options, run) = _stages[i];
             string stage = Path.Combine(workFolder, $"{i + 1}-{name}");
             string model = Path.Combine(stage, "model");
             if (resume && File.Exists(Path.Combine(stage, DoneMarker)))
@@ -64,26 +65,33 @@ public sealed class Pipeline(string baseModelFolder, string workFolder, ModelLoa
             results.Add(new StageResult(name, model, result));
             if (result.StoppedEarly && cancellationToken.IsCancellationRequested)
                 break; // the stage's checkpoint is written; resume continues it
-            File.WriteAllText(Path.Combine(stage, DoneMarker), DateTime.UtcNow.ToString("O"));
+            IProcessGroup processes = ProcessGroup.For(options.Distributed, options.MpiLibrary);
+            if (processes.Rank == 0)
+                File.WriteAllText(Path.Combine(stage, DoneMarker), DateTime.UtcNow.ToString("O"));
             input = model;
         }
         return results;
     }
 
-    Pipeline Add(string name, Func<string, string, bool, CancellationToken, TrainingResult> run)
+    Pipeline Add(string name, TrainingOptions options, Func<string, string, bool, CancellationToken, TrainingResult> run)
     {
-        _stages.Add((name, run));
+        _stages.Add((name, options, run));
         return this;
     }
 
-    TrainingResult Train(string input, string run, LoraOptions? lora, bool resume, CancellationToken cancel, Func<PolicyModel, TrainingResult> train)
+    /// <summary>One stage: load, train, and save the model (rank 0; the other processes wait until it is written).</summary>
+    TrainingResult Train(string input, string run, LoraOptions? lora, TrainingOptions options, CancellationToken cancel, Func<PolicyModel, TrainingResult> train)
     {
         using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(input, loadOptions));
         if (lora is not null)
             LoraAdapters.Attach(policy.Model, lora);
         TrainingResult result = train(policy);
-        if (!(result.StoppedEarly && cancel.IsCancellationRequested))
+        if (result.StoppedEarly && cancel.IsCancellationRequested)
+            return result;
+        IProcessGroup processes = ProcessGroup.For(options.Distributed, options.MpiLibrary);
+        if (processes.Rank == 0)
             policy.Model.SavePretrained(Path.Combine(Path.GetDirectoryName(run)!, "model"));
+        processes.Barrier(); // the next stage loads it on every process
         return result;
     }
 }

@@ -77,9 +77,10 @@ internal sealed partial class StepContext
             }
             if (output.Items > 0)
             {
-                // Scaled by this rank's first guess of its item count; GradientAverage corrects it to the global count.
+                // Scaled by a first guess of the global item count (this micro-batch's, as if every one had as many);
+                // GradientAverage corrects it to the true count, a no-op when the guess is right (examples: always).
                 if (normaliser == 0)
-                    normaliser = output.Items * microBatches.Count;
+                    normaliser = output.Items * microBatches.Count * Group.WorldSize;
                 output.Loss.mul(output.Items * (_scaler?.Scale ?? 1) / normaliser).backward();
             }
             lossSum += loss * output.Items;

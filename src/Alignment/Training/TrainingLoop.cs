@@ -74,7 +74,7 @@ internal sealed partial class TrainingLoop<T>
         catch (Exception e)
         {
             LogRankFailed(_logger, _group.Rank, _group.WorldSize, e);
-            Console.Error.WriteLine($"rank {_group.Rank} of {_group.WorldSize} failed, ending the job: {e}");
+            Console.Error.WriteLine($"process {_group.Rank} of {_group.WorldSize} failed, ending the job: {e.GetType().Name}: {e.Message}");
             _group.Abort(1);
             throw;
         }
