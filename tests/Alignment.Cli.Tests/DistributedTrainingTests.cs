@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Alignment.Models;
 using Alignment.Tests.Models;
 using Alignment.Training;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace Alignment.Cli.Tests;
@@ -12,7 +13,7 @@ namespace Alignment.Cli.Tests;
 /// per-device batch 4 must train exactly what one process of batch 8 trains.
 /// </summary>
 [Collection("MPI")]
-public sealed class DistributedTrainingTests : CliFixture
+public sealed class DistributedTrainingTests(ITestOutputHelper log) : CliFixture
 {
     const double Tolerance = 1e-5;
 
@@ -79,6 +80,7 @@ public sealed class DistributedTrainingTests : CliFixture
             if (!ended)
                 job.Kill(entireProcessTree: true);
             Assert.True(ended, "the job still runs 60 s after one of its processes was killed");
+            log.WriteLine($"{mpi}: the job ended {clock.Elapsed.TotalSeconds:F2} s after rank 1 was killed, exit code {job.ExitCode}");
             Assert.NotEqual(0, job.ExitCode);
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
             Assert.True(File.ReadAllLines(metrics).Length < 40, "the run ended before the kill");
@@ -103,6 +105,7 @@ public sealed class DistributedTrainingTests : CliFixture
         Assert.NotEqual(0, code);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
         Assert.Contains("process 0 of 2 failed", text);
+        log.WriteLine($"{mpi}: the job ended {clock.Elapsed.TotalSeconds:F2} s after it started, exit code {code}");
     }
 
     /// <summary>The command line of each trainer on this test's tiny model and data, without output and batch size.</summary>
