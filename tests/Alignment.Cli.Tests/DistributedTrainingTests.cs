@@ -21,7 +21,7 @@ public sealed class DistributedTrainingTests(ITestOutputHelper log) : CliFixture
     {
         var cases = new TheoryData<string, string>();
         foreach (string mpi in MpiRuns.Kinds)
-            foreach (string trainer in new[] { "dpo", "kto", "sft", "grpo" })
+            foreach (string trainer in new[] { "dpo", "kto", "sft", "grpo", "reward", "ppo", "rloo" })
                 cases.Add(mpi, trainer);
         return cases;
     }
@@ -123,6 +123,9 @@ public sealed class DistributedTrainingTests(ITestOutputHelper log) : CliFixture
             case "kto":
                 return ["dpo", .. training, "--loss_type", "kto", "--dataset", Data("kto.jsonl", [.. Enumerable.Range(0, 16).Select(i =>
                     new JsonObject { ["prompt"] = Phrase(i, 2 + i % 3), ["completion"] = " " + Phrase(i + 3, 1 + i % 4), ["label"] = i % 3 != 0 }.ToJsonString())])];
+            case "reward":
+                return ["reward", .. training, "--dataset", Data("pairs.jsonl", [.. Enumerable.Range(0, 16).Select(i =>
+                    new JsonObject { ["prompt"] = Phrase(i, 2 + i % 3), ["chosen"] = " " + Phrase(i + 1, 1 + i % 4), ["rejected"] = " " + Phrase(i + 5, 2 + i % 2) }.ToJsonString())])];
             case "sft":
                 return ["sft", .. training, "--dataset", Data("sft.jsonl", [.. Enumerable.Range(0, 16).Select(i =>
                     new JsonObject { ["prompt"] = Phrase(i, 2 + i % 3), ["completion"] = " " + Phrase(i + 2, 1 + i % 5) }.ToJsonString())])];
@@ -134,7 +137,8 @@ public sealed class DistributedTrainingTests(ITestOutputHelper log) : CliFixture
                     head.SavePretrained(reward);
                 foreach (string file in Directory.GetFiles(model, "tokenizer*"))
                     File.Copy(file, Path.Combine(reward, Path.GetFileName(file)), overwrite: true);
-                return ["grpo", .. training, "--reward-model", reward, "--num-generations", "2", "--response-length", "4", "--kl-coef", "0.05",
+                return [trainer, .. training, "--reward-model", reward, .. trainer == "ppo" ? Array.Empty<string>() : ["--num-generations", "2"],
+                    "--response-length", "4", "--kl-coef", "0.05",
                     "--dataset", Data("prompts.jsonl", [.. Enumerable.Range(0, 16).Select(i => new JsonObject { ["prompt"] = Phrase(i, 2 + i % 3) }.ToJsonString())])];
         }
     }

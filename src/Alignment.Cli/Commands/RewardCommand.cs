@@ -18,7 +18,7 @@ internal static class RewardCommand
             DataSource source = data.Open(parse, model.Folder(parse));
             var (train, eval) = source.Pairs();
             context.Report(source);
-            using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse));
+            using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse), options.Seed);
             TrainingResult result = new RewardTrainer(reward, options with { PaddingValue = source.PaddingValue }, coefficient, logger: context.Logger, callbacks: context.Callbacks)
                 .Train(train, eval, parse.GetValue(training.Resume), context.Cancel);
             if (context.WritesFiles)

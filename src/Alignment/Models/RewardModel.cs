@@ -39,11 +39,16 @@ public sealed class RewardModel : IRewardModel, IDisposable
     public ScalarHead Head { get; }
 
     /// <summary>A reward model starting from a causal-LM folder (its lm_head is not used) with a fresh head, and the folder's tokenizer when it has one.</summary>
-    public static RewardModel FromCausalLM(string folder, ModelLoadOptions? options = null)
+    /// <param name="folder">The Hugging Face causal-LM folder.</param>
+    /// <param name="options">Device and dtype; defaults when null.</param>
+    /// <param name="seed">Seed of the fresh head's weights (the same head on every run and every process); null draws from TorchSharp's global generator.</param>
+    public static RewardModel FromCausalLM(string folder, ModelLoadOptions? options = null, long? seed = null)
     {
         LlamaForCausalLM backbone = LlamaForCausalLM.FromPretrained(folder, options);
         var (tokenizer, template) = TokenizerOf(folder);
-        return new RewardModel(backbone, new ScalarHead(backbone.Config.HiddenSize, dtype: backbone.DType, device: backbone.Device), tokenizer, template);
+        using Generator? generator = seed is { } value ? new Generator((ulong)value) : null;
+        var head = new ScalarHead(backbone.Config.HiddenSize, dtype: backbone.DType, device: backbone.Device, generator: generator);
+        return new RewardModel(backbone, head, tokenizer, template);
     }
 
     /// <summary>The folder's tokenizer and chat template, when it has tokenizer files.</summary>

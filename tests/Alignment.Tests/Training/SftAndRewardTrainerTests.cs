@@ -94,6 +94,15 @@ public sealed class SftAndRewardTrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_reward_model_from_a_causal_lm_with_a_seed_gets_the_same_head_every_time()
+    {
+        string folder = _models.Folder("base", TinyModels.ConfigJson());
+        using RewardModel a = RewardModel.FromCausalLM(folder, seed: 3), b = RewardModel.FromCausalLM(folder, seed: 3), c = RewardModel.FromCausalLM(folder, seed: 4);
+        Assert.Equal(a.Head.Weight.data<float>().ToArray(), b.Head.Weight.data<float>().ToArray());
+        Assert.NotEqual(a.Head.Weight.data<float>().ToArray(), c.Head.Weight.data<float>().ToArray());
+    }
+
+    [Fact]
     public void The_reward_trainer_learns_to_rank_chosen_above_rejected_and_the_model_reloads()
     {
         using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32, generator: new Generator(3)));
