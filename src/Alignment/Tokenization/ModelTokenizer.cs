@@ -105,12 +105,21 @@ public sealed class ModelTokenizer
     /// <exception cref="InvalidDataException">A file is malformed or uses a feature this library does not implement; the message names it.</exception>
     public static ModelTokenizer FromFolder(string folder) => TokenizerFiles.Load(folder);
 
+    /// <summary>
+    /// Byte-level BPE with <c>"ignore_merges": true</c> (Llama 3): the vocabulary by its byte-level strings. A pre-token
+    /// that is a vocabulary entry is that one token, as Hugging Face and tiktoken look it up before merging; null when
+    /// merges always apply.
+    /// </summary>
+    internal IReadOnlyDictionary<string, int>? WholePreTokens { get; init; }
+
     /// <summary>Encodes text as content: special-token strings inside it stay plain text.</summary>
     public IReadOnlyList<int> EncodeContent(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0)
             return [];
+        if (WholePreTokens is not null)
+            return EncodeIgnoringMerges(text);
         if (!_matchesSpecialText || !_special.Keys.Any(token => text.Contains(token, StringComparison.Ordinal)))
             return _content.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
         // The tokenizer would turn special-token text into special ids. BPE merges only within pre-tokens, so encoding
@@ -120,6 +129,29 @@ public sealed class ModelTokenizer
         {
             string piece = text.Substring(offset, length);
             if (_special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
+                foreach (char c in piece)
+                    ids.AddRange(_content.EncodeToIds(c.ToString(), considerPreTokenization: false, considerNormalization: false));
+            else
+                ids.AddRange(_content.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
+        }
+        return ids;
+    }
+
+    /// <summary>
+    /// <see cref="EncodeContent"/> for <c>ignore_merges</c>: normalise, pre-tokenize, and take each pre-token whole when the
+    /// vocabulary holds its byte-level string, else merge it (char by char when the tokenizer would read special-token text in it).
+    /// </summary>
+    List<int> EncodeIgnoringMerges(string text)
+    {
+        string normalized = _content.Normalizer?.Normalize(text) ?? text;
+        var ids = new List<int>();
+        IEnumerable<(int Offset, int Length)> pieces = _content.PreTokenizer?.PreTokenize(normalized) ?? [(0, normalized.Length)];
+        foreach (var (offset, length) in pieces)
+        {
+            string piece = normalized.Substring(offset, length);
+            if (WholePreTokens!.TryGetValue(ByteLevelAlphabet.Map(piece), out int whole))
+                ids.Add(whole);
+            else if (_matchesSpecialText && _special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
                 foreach (char c in piece)
                     ids.AddRange(_content.EncodeToIds(c.ToString(), considerPreTokenization: false, considerNormalization: false));
             else

@@ -27,9 +27,12 @@ internal static class TokenizerFiles
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
         Tokenizer content;
         string kind;
+        IReadOnlyDictionary<string, int>? wholePreTokens = null;
         if (tokenizerJson is not null && (byteLevelBpe || !File.Exists(model)))
         {
             content = BuildBpe(tokenizerJson, json);
+            if (tokenizerJson["model"]?["ignore_merges"] is JsonValue ignore && ignore.TryGetValue(out bool ignoreMerges) && ignoreMerges)
+                wholePreTokens = tokenizerJson["model"]!["vocab"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>(), StringComparer.Ordinal);
             kind = "tokenizer.json (BPE)";
             foreach (JsonNode? added in tokenizerJson["added_tokens"]?.AsArray() ?? [])
                 special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
@@ -90,6 +93,7 @@ internal static class TokenizerFiles
             EosTokenIds = eosIds.Distinct().ToArray(),
             ChatTemplateSource = template,
             SourceFolder = Path.GetFullPath(folder),
+            WholePreTokens = wholePreTokens,
         };
     }
 

@@ -26,6 +26,30 @@ public sealed class ModelTokenizerTests : IDisposable
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void With_ignore_merges_a_pre_token_in_the_vocabulary_is_one_token(bool ignoreMerges)
+    {
+        // Llama 3's tokenizer.json sets "ignore_merges": Hugging Face and tiktoken look a whole pre-token up before merging.
+        // Two entries no merge reaches: " hello" (id 500) and " Việt" (id 501, its UTF-8 bytes in GPT-2's alphabet).
+        string folder = _tokenizers.Folder("ignore");
+        string file = Path.Combine(folder, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+        json["model"]!["vocab"]!["Ġhello"] = 500;
+        json["model"]!["vocab"]!["ĠViá»ĩt"] = 501;
+        json["model"]!["ignore_merges"] = ignoreMerges;
+        File.WriteAllText(file, json.ToJsonString());
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        var vocab = TinyTokenizers.Vocabulary();
+
+        int[] say = ByteIds("say"), tieng = ByteIds("Tiếng");
+        Assert.Equal(ignoreMerges ? [.. say, 500] : [.. say, ' ', vocab["hello"]], tokenizer.EncodeContent("say hello"));
+        Assert.Equal(ignoreMerges ? [.. tieng, 501] : [.. tieng, .. ByteIds(" Việt")], tokenizer.EncodeContent("Tiếng Việt"));
+        Assert.Equal([vocab["hello"], vocab["Ġworld"]], tokenizer.EncodeContent("hello world")); // merges still apply elsewhere
+        Assert.Equal("say hello Tiếng Việt", tokenizer.Decode(tokenizer.EncodeContent("say hello Tiếng Việt").Select(i => (long)i)));
+    }
+
+    [Theory]
     [InlineData("<|im_start|>")]
     [InlineData("<|endoftext|>")]
     [InlineData("</s>")]
