@@ -118,30 +118,17 @@ public sealed class ModelTokenizer
         ArgumentNullException.ThrowIfNull(text);
         if (text.Length == 0)
             return [];
-        if (WholePreTokens is not null)
-            return EncodeIgnoringMerges(text);
-        if (!_matchesSpecialText || !_special.Keys.Any(token => text.Contains(token, StringComparison.Ordinal)))
+        if (WholePreTokens is null && (!_matchesSpecialText || !_special.Keys.Any(token => text.Contains(token, StringComparison.Ordinal))))
             return _content.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
-        // The tokenizer would turn special-token text into special ids. BPE merges only within pre-tokens, so encoding
-        // pre-token by pre-token gives the plain-text ids; a pre-token that still holds special text goes char by char.
-        var ids = new List<int>();
-        foreach (var (offset, length) in _content.PreTokenizer!.PreTokenize(text))
-        {
-            string piece = text.Substring(offset, length);
-            if (_special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
-                foreach (char c in piece)
-                    ids.AddRange(_content.EncodeToIds(c.ToString(), considerPreTokenization: false, considerNormalization: false));
-            else
-                ids.AddRange(_content.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
-        }
-        return ids;
+        return EncodeByPreToken(text);
     }
 
     /// <summary>
-    /// <see cref="EncodeContent"/> for <c>ignore_merges</c>: normalise, pre-tokenize, and take each pre-token whole when the
-    /// vocabulary holds its byte-level string, else merge it (char by char when the tokenizer would read special-token text in it).
+    /// <see cref="EncodeContent"/> pre-token by pre-token (BPE merges only within pre-tokens, so the ids are the same):
+    /// for <c>ignore_merges</c>, a pre-token whose byte-level string is in the vocabulary is that one token; where the
+    /// tokenizer would turn special-token text into special ids, a pre-token that holds such text goes char by char.
     /// </summary>
-    List<int> EncodeIgnoringMerges(string text)
+    List<int> EncodeByPreToken(string text)
     {
         string normalized = _content.Normalizer?.Normalize(text) ?? text;
         var ids = new List<int>();
@@ -149,7 +136,7 @@ public sealed class ModelTokenizer
         foreach (var (offset, length) in pieces)
         {
             string piece = normalized.Substring(offset, length);
-            if (WholePreTokens!.TryGetValue(ByteLevelAlphabet.Map(piece), out int whole))
+            if (WholePreTokens is not null && WholePreTokens.TryGetValue(ByteLevelAlphabet.Map(piece), out int whole))
                 ids.Add(whole);
             else if (_matchesSpecialText && _special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
                 foreach (char c in piece)
