@@ -92,28 +92,22 @@ internal static class AlignCli
     }
 
     /// <summary><c>--distributed</c>, for every command: how the processes of a run are found.</summary>
-    internal static readonly Option<string?> Distributed = RecursiveText(CliOption.Choice("distributed",
+    internal static readonly Option<string?> Distributed = Recursive(CliOption.Choice("distributed",
         "auto: data-parallel over MPI when mpirun/mpiexec/srun started the process; none: one process; mpi: MPI even without a launcher.",
         "auto", ["auto", "none", "mpi"]));
 
     /// <summary><c>--mpi-library</c>, for every command: the MPI library's file.</summary>
-    internal static readonly Option<string?> MpiLibrary = RecursiveText(CliOption.Text("mpi-library",
+    internal static readonly Option<string?> MpiLibrary = Recursive(CliOption.Text("mpi-library",
         "The MPI library (default: Open MPI's libmpi.so.40 or MPICH's libmpich.so.12, as the launcher suggests; msmpi.dll on Windows).", null));
 
     internal static DistributedBackend DistributedOf(ParseResult parse) =>
         Enum.Parse<DistributedBackend>(parse.GetValue(Distributed) ?? "auto", ignoreCase: true);
 
-    static Option<string?> RecursiveText(Option<string?> option)
-    {
-        option.Recursive = true;
-        return option;
-    }
-
     /// <summary><c>--num-threads</c>, for every command: TorchSharp's CPU threads for the process (default: the physical cores it sees).</summary>
     static readonly Option<int?> NumThreads = Recursive(CliOption.Int("num-threads",
         "Threads of tensor operations on the CPU (default: the physical cores; fewer are faster on a loaded machine).", null));
 
-    static Option<int?> Recursive(Option<int?> option)
+    static Option<T> Recursive<T>(Option<T> option)
     {
         option.Recursive = true;
         return option;

@@ -46,11 +46,11 @@ internal static class GradientAverage
                 parameter.grad = zeros_like(parameter);
                 gradient = parameter.grad!;
             }
-            ScalarType wide = gradient.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-            long size = gradient.numel() * (wide == ScalarType.Float64 ? 8 : 4);
+            ScalarType wide = gradient.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32; // what MPI sums
+            long size = gradient.numel() * wide.ElementSize();
             if (bucket.Count > 0 && (bytes + size > bucketBytes || kind != wide))
             {
-                Flush(group, bucket, factor == 1 ? null : weight);
+                Flush(group, bucket, kind!.Value, factor == 1 ? null : weight);
                 bucket.Clear();
                 bytes = 0;
             }
@@ -59,15 +59,14 @@ internal static class GradientAverage
             kind = wide;
         }
         if (bucket.Count > 0)
-            Flush(group, bucket, factor == 1 ? null : weight);
+            Flush(group, bucket, kind!.Value, factor == 1 ? null : weight);
         Interlocked.Add(ref _timestamps, System.Diagnostics.Stopwatch.GetTimestamp() - start);
     }
 
-    /// <summary>One bucket: flatten (in float32, or float64 for float64 gradients), scale (unless by 1), sum across ranks, copy back.</summary>
-    static void Flush(IProcessGroup group, List<Tensor> gradients, Scalar? weight)
+    /// <summary>One bucket: flatten in <paramref name="wide"/> (float32, or float64 for float64 gradients), scale (unless by 1), sum across ranks, copy back.</summary>
+    static void Flush(IProcessGroup group, List<Tensor> gradients, ScalarType wide, Scalar? weight)
     {
         using var scope = NewDisposeScope();
-        ScalarType wide = gradients[0].dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         bool inPlace = gradients.Count == 1 && gradients[0].dtype == wide && gradients[0].is_contiguous();
         Tensor flat = inPlace ? gradients[0].view(-1) : cat(gradients.Select(g => g.reshape(-1).to_type(wide)).ToList(), 0);
         if (weight is not null)

@@ -28,7 +28,6 @@ internal sealed class MpiLibrary
             InPlace = 1;
             _types = [Export("ompi_mpi_byte"), Export("ompi_mpi_int"), Export("ompi_mpi_long_long_int"), Export("ompi_mpi_float"), Export("ompi_mpi_double")];
             OpSum = Export("ompi_mpi_op_sum");
-            OpMax = Export("ompi_mpi_op_max");
         }
         else
         {
@@ -36,7 +35,6 @@ internal sealed class MpiLibrary
             InPlace = -1;
             _types = [0x4c00010d, 0x4c000405, 0x4c000809, 0x4c00040a, 0x4c00080b];
             OpSum = 0x58000003;
-            OpMax = 0x58000001;
         }
         Initialized = Function<IntOut>("MPI_Initialized");
         Finalized = Function<IntOut>("MPI_Finalized");
@@ -66,7 +64,6 @@ internal sealed class MpiLibrary
     public nint CommWorld { get; }
     public nint InPlace { get; }
     public nint OpSum { get; }
-    public nint OpMax { get; }
 
     public nint TypeOf(DataType type) => _types[(int)type];
 

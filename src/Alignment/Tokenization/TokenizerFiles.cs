@@ -30,9 +30,9 @@ internal static class TokenizerFiles
         IReadOnlyDictionary<string, int>? wholePreTokens = null;
         if (tokenizerJson is not null && (byteLevelBpe || !File.Exists(model)))
         {
-            content = BuildBpe(tokenizerJson, json);
+            (content, List<KeyValuePair<string, int>> vocabulary) = BuildBpe(tokenizerJson, json);
             if (tokenizerJson["model"]?["ignore_merges"] is JsonValue ignore && ignore.TryGetValue(out bool ignoreMerges) && ignoreMerges)
-                wholePreTokens = tokenizerJson["model"]!["vocab"]!.AsObject().ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<int>(), StringComparer.Ordinal);
+                wholePreTokens = vocabulary.ToDictionary(StringComparer.Ordinal);
             kind = "tokenizer.json (BPE)";
             foreach (JsonNode? added in tokenizerJson["added_tokens"]?.AsArray() ?? [])
                 special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
@@ -100,7 +100,8 @@ internal static class TokenizerFiles
     static bool IsByteLevel(JsonObject json) =>
         json["decoder"]?["type"]?.GetValue<string>() == "ByteLevel" || json["pre_tokenizer"]?.ToJsonString().Contains("\"ByteLevel\"") == true;
 
-    static Tokenizer BuildBpe(JsonObject json, string path)
+    /// <summary>The BPE tokenizer of a tokenizer.json, and its vocabulary (byte-level strings and ids) as read.</summary>
+    static (Tokenizer Tokenizer, List<KeyValuePair<string, int>> Vocabulary) BuildBpe(JsonObject json, string path)
     {
         JsonObject model = json["model"]!.AsObject();
         if (model["type"]?.GetValue<string>() != "BPE")
@@ -125,7 +126,7 @@ internal static class TokenizerFiles
             PreTokenizer = PreTokenizerFor(json["pre_tokenizer"], path),
             Normalizer = NormalizerFor(json["normalizer"], path),
         };
-        return BpeTokenizer.Create(options);
+        return (BpeTokenizer.Create(options), vocabulary);
     }
 
     static PreTokenizer? PreTokenizerFor(JsonNode? node, string path)

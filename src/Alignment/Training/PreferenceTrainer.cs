@@ -82,8 +82,7 @@ public sealed class PreferenceTrainer
         if (_loss.Requirements.Data != PreferenceDataKind.Unpaired)
             throw new InvalidOperationException($"The '{_loss.Name}' loss trains on paired data; pass TokenizedPair examples.");
         TokenRange.Check(train.Concat(eval ?? []), _policy.Model.Config);
-        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume,
-            cancellationToken);
+        return Run(train, eval, UnpairedStep, e => e.Source, Evaluate, DataFingerprint.Of(train), resume, cancellationToken);
     }
 
     /// <summary>The loss's metrics averaged over <paramref name="pairs"/> (no gradient), plus <c>loss</c>.</summary>
