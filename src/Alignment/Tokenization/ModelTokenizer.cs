@@ -10,18 +10,16 @@ namespace Alignment.Tokenization;
 /// </summary>
 public sealed class ModelTokenizer
 {
-    readonly Tokenizer _content;
+    readonly IContentEncoder _content;
     readonly Dictionary<string, int> _special;
     readonly Dictionary<int, string> _specialById;
-    readonly bool _matchesSpecialText;
 
-    internal ModelTokenizer(Tokenizer content, Dictionary<string, int> special, string kind, bool matchesSpecialText = false)
+    internal ModelTokenizer(IContentEncoder content, Dictionary<string, int> special, string kind)
     {
         _content = content;
         _special = special;
         _specialById = special.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         Kind = kind;
-        _matchesSpecialText = matchesSpecialText;
     }
 
     /// <summary>
@@ -46,7 +44,7 @@ public sealed class ModelTokenizer
         }
         var special = tiktoken.SpecialTokens?.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal) ?? [];
         int? eosId = special.TryGetValue(eosToken, out int id) ? id : null;
-        return new ModelTokenizer(tiktoken, special, $"tiktoken ({encoding})", matchesSpecialText: true)
+        return new ModelTokenizer(new PreTokenizedEncoder(tiktoken, null, special.Keys), special, $"tiktoken ({encoding})")
         {
             EosToken = eosId is null ? null : eosToken,
             EosTokenIds = eosId is { } e2 ? [e2] : [],
@@ -105,46 +103,11 @@ public sealed class ModelTokenizer
     /// <exception cref="InvalidDataException">A file is malformed or uses a feature this library does not implement; the message names it.</exception>
     public static ModelTokenizer FromFolder(string folder) => TokenizerFiles.Load(folder);
 
-    /// <summary>
-    /// Byte-level BPE with <c>"ignore_merges": true</c> (Llama 3): the vocabulary by its byte-level strings. A pre-token
-    /// that is a vocabulary entry is that one token, as Hugging Face and tiktoken look it up before merging; null when
-    /// merges always apply.
-    /// </summary>
-    internal IReadOnlyDictionary<string, int>? WholePreTokens { get; init; }
-
     /// <summary>Encodes text as content: special-token strings inside it stay plain text.</summary>
     public IReadOnlyList<int> EncodeContent(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (text.Length == 0)
-            return [];
-        if (WholePreTokens is null && (!_matchesSpecialText || !_special.Keys.Any(token => text.Contains(token, StringComparison.Ordinal))))
-            return _content.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
-        return EncodeByPreToken(text);
-    }
-
-    /// <summary>
-    /// <see cref="EncodeContent"/> pre-token by pre-token (BPE merges only within pre-tokens, so the ids are the same):
-    /// for <c>ignore_merges</c>, a pre-token whose byte-level string is in the vocabulary is that one token; where the
-    /// tokenizer would turn special-token text into special ids, a pre-token that holds such text goes char by char.
-    /// </summary>
-    List<int> EncodeByPreToken(string text)
-    {
-        string normalized = _content.Normalizer?.Normalize(text) ?? text;
-        var ids = new List<int>();
-        IEnumerable<(int Offset, int Length)> pieces = _content.PreTokenizer?.PreTokenize(normalized) ?? [(0, normalized.Length)];
-        foreach (var (offset, length) in pieces)
-        {
-            string piece = normalized.Substring(offset, length);
-            if (WholePreTokens is not null && WholePreTokens.TryGetValue(ByteLevelAlphabet.Map(piece), out int whole))
-                ids.Add(whole);
-            else if (_matchesSpecialText && _special.Keys.Any(token => piece.Contains(token, StringComparison.Ordinal)))
-                foreach (char c in piece)
-                    ids.AddRange(_content.EncodeToIds(c.ToString(), considerPreTokenization: false, considerNormalization: false));
-            else
-                ids.AddRange(_content.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
-        }
-        return ids;
+        return text.Length == 0 ? [] : _content.Encode(text, atStart: true);
     }
 
     /// <summary>
@@ -162,7 +125,7 @@ public sealed class ModelTokenizer
             if (segment.IsSpecial)
                 ids.Add(SpecialId(segment.Text));
             else
-                ids.AddRange(EncodeContent(segment.Text));
+                ids.AddRange(_content.Encode(segment.Text, atStart: ids.Count == 0));
         }
         return ids;
     }

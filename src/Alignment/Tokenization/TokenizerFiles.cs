@@ -22,38 +22,47 @@ internal static class TokenizerFiles
         string json = Path.Combine(folder, "tokenizer.json"), model = Path.Combine(folder, "tokenizer.model");
         JsonObject config = ReadJson(Path.Combine(folder, "tokenizer_config.json")) ?? new JsonObject();
         JsonObject? tokenizerJson = File.Exists(json) ? ReadJson(json) : null;
-        bool byteLevelBpe = tokenizerJson?["model"]?["type"]?.GetValue<string>() == "BPE" && IsByteLevel(tokenizerJson);
+        string? modelType = tokenizerJson?["model"]?["type"]?.GetValue<string>();
 
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        Tokenizer content;
+        foreach (JsonNode? added in tokenizerJson?["added_tokens"]?.AsArray() ?? [])
+            special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
+        foreach (var (id, node) in config["added_tokens_decoder"]?.AsObject() ?? [])
+            if (int.TryParse(id, out int value) && node?["content"]?.GetValue<string>() is { } text)
+                special[text] = value;
+        IContentEncoder content;
         string kind;
-        IReadOnlyDictionary<string, int>? wholePreTokens = null;
-        if (tokenizerJson is not null && (byteLevelBpe || !File.Exists(model)))
+        if (tokenizerJson is not null && (modelType == "BPE" || !File.Exists(model)))
         {
-            (content, List<KeyValuePair<string, int>> vocabulary) = BuildBpe(tokenizerJson, json);
-            if (tokenizerJson["model"]?["ignore_merges"] is JsonValue ignore && ignore.TryGetValue(out bool ignoreMerges) && ignoreMerges)
-                wholePreTokens = vocabulary.ToDictionary(StringComparer.Ordinal);
-            kind = "tokenizer.json (BPE)";
-            foreach (JsonNode? added in tokenizerJson["added_tokens"]?.AsArray() ?? [])
-                special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
+            if (modelType != "BPE")
+                throw new InvalidDataException($"'{json}': model type '{modelType}' is not supported; BPE (byte-level, or with byte fallback) is.");
+            var vocabulary = ReadVocabulary(tokenizerJson, json);
+            List<(string Left, string Right)> merges = ReadMerges(tokenizerJson, json);
+            if (IsByteLevel(tokenizerJson))
+            {
+                IReadOnlyDictionary<string, int>? wholePreTokens = tokenizerJson["model"]?["ignore_merges"] is JsonValue ignore
+                    && ignore.TryGetValue(out bool ignoreMerges) && ignoreMerges ? vocabulary.ToDictionary(StringComparer.Ordinal) : null;
+                content = new PreTokenizedEncoder(BuildByteLevel(tokenizerJson, json, vocabulary, merges), wholePreTokens, []);
+                kind = "tokenizer.json (BPE)";
+            }
+            else
+            {
+                content = PieceBpeJson.Build(tokenizerJson, json, vocabulary, merges);
+                kind = "tokenizer.json (BPE, byte fallback)";
+            }
         }
         else if (File.Exists(model))
         {
-            using FileStream stream = File.OpenRead(model);
-            var sentencePiece = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
-            content = sentencePiece;
+            SentencePieceFile sentencePiece = SentencePieceFile.Read(model);
+            foreach (var (piece, id) in sentencePiece.SpecialPieces())
+                special.TryAdd(piece, id);
+            content = sentencePiece.CreateEncoder(model, special.Keys.ToHashSet());
             kind = "tokenizer.model (SentencePiece)";
-            special[sentencePiece.BeginningOfSentenceToken] = sentencePiece.BeginningOfSentenceId;
-            special[sentencePiece.EndOfSentenceToken] = sentencePiece.EndOfSentenceId;
-            special[sentencePiece.UnknownToken] = sentencePiece.UnknownId;
         }
         else
         {
             throw new FileNotFoundException($"'{folder}' has neither tokenizer.json nor tokenizer.model.", json);
         }
-        foreach (var (id, node) in config["added_tokens_decoder"]?.AsObject() ?? [])
-            if (int.TryParse(id, out int value) && node?["content"]?.GetValue<string>() is { } text)
-                special[text] = value;
 
         string? Token(string key) => config[key] switch
         {
@@ -93,40 +102,40 @@ internal static class TokenizerFiles
             EosTokenIds = eosIds.Distinct().ToArray(),
             ChatTemplateSource = template,
             SourceFolder = Path.GetFullPath(folder),
-            WholePreTokens = wholePreTokens,
         };
     }
 
     static bool IsByteLevel(JsonObject json) =>
         json["decoder"]?["type"]?.GetValue<string>() == "ByteLevel" || json["pre_tokenizer"]?.ToJsonString().Contains("\"ByteLevel\"") == true;
 
-    /// <summary>The BPE tokenizer of a tokenizer.json, and its vocabulary (byte-level strings and ids) as read.</summary>
-    static (Tokenizer Tokenizer, List<KeyValuePair<string, int>> Vocabulary) BuildBpe(JsonObject json, string path)
-    {
-        JsonObject model = json["model"]!.AsObject();
-        if (model["type"]?.GetValue<string>() != "BPE")
-            throw new InvalidDataException($"'{path}': model type '{model["type"]}' is not supported; byte-level BPE is.");
-        if (!IsByteLevel(json))
-            throw new InvalidDataException($"'{path}': only byte-level BPE tokenizer.json files are supported; for SentencePiece models use tokenizer.model.");
-        var vocabulary = (model["vocab"] as JsonObject ?? throw new InvalidDataException($"'{path}': model.vocab is missing or not an object."))
+    /// <summary>model.vocab of a tokenizer.json: token strings and ids, in the file's order.</summary>
+    internal static List<KeyValuePair<string, int>> ReadVocabulary(JsonObject json, string path) =>
+        (json["model"]?["vocab"] as JsonObject ?? throw new InvalidDataException($"'{path}': model.vocab is missing or not an object."))
             .Select(kv => new KeyValuePair<string, int>(kv.Key, kv.Value is JsonValue v && v.TryGetValue(out int id) && id >= 0 ? id
                 : throw new InvalidDataException($"'{path}': model.vocab[\"{kv.Key}\"] must be a token id, got {kv.Value?.ToJsonString() ?? "null"}."))).ToList();
-        var merges = (model["merges"] as JsonArray ?? throw new InvalidDataException($"'{path}': model.merges is missing or not a list."))
+
+    /// <summary>model.merges of a tokenizer.json, highest priority first: <c>"a b"</c> strings or <c>["a", "b"]</c> pairs.</summary>
+    internal static List<(string Left, string Right)> ReadMerges(JsonObject json, string path) =>
+        (json["model"]?["merges"] as JsonArray ?? throw new InvalidDataException($"'{path}': model.merges is missing or not a list."))
             .Select((m, i) => m switch
             {
                 JsonArray { Count: 2 } pair when pair[0] is JsonValue a && a.TryGetValue(out string? left)
-                    && pair[1] is JsonValue b && b.TryGetValue(out string? right) => left + " " + right,
-                JsonValue v when v.TryGetValue(out string? merge) => merge,
+                    && pair[1] is JsonValue b && b.TryGetValue(out string? right) => (left, right),
+                JsonValue v when v.TryGetValue(out string? merge) && merge.IndexOf(' ', 1) is > 0 and var space => (merge[..space], merge[(space + 1)..]),
                 _ => throw new InvalidDataException($"'{path}': model.merges[{i}] must be \"a b\" or [\"a\", \"b\"], got {m?.ToJsonString() ?? "null"}."),
             }).ToList();
+
+    /// <summary>The byte-level BPE tokenizer of a tokenizer.json.</summary>
+    static Tokenizer BuildByteLevel(JsonObject json, string path, List<KeyValuePair<string, int>> vocabulary, List<(string Left, string Right)> merges)
+    {
         var options = new BpeOptions(vocabulary)
         {
-            Merges = merges,
+            Merges = merges.Select(m => m.Left + " " + m.Right),
             ByteLevel = true,
             PreTokenizer = PreTokenizerFor(json["pre_tokenizer"], path),
             Normalizer = NormalizerFor(json["normalizer"], path),
         };
-        return (BpeTokenizer.Create(options), vocabulary);
+        return BpeTokenizer.Create(options);
     }
 
     static PreTokenizer? PreTokenizerFor(JsonNode? node, string path)

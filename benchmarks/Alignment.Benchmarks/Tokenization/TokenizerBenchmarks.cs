@@ -1,0 +1,39 @@
+using Alignment.Tokenization;
+using BenchmarkDotNet.Attributes;
+
+namespace Alignment.Benchmarks.Tokenization;
+
+/// <summary>
+/// Encoding throughput on the real tokenizer files of the test fixtures (tests/Alignment.Tests/Tokenization/Fixtures):
+/// this repository's README (about 40 KB of English, code and tables) encoded line by line as content, once per
+/// invocation, by a SentencePiece BPE model (tokenizer.model), Mistral's byte-fallback BPE (tokenizer.json) and GPT-2's
+/// byte-level BPE (tokenizer.json). Characters per second = the README's length / the mean time.
+/// </summary>
+public class TokenizerBenchmarks
+{
+    string[] _lines = null!;
+    ModelTokenizer _tokenizer = null!;
+
+    [Params("sentencepiece-bpe", "mistral-7b", "gpt2")]
+    public string Fixture { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Alignment.sln")))
+            root = Path.GetDirectoryName(root) ?? throw new DirectoryNotFoundException("Run the benchmarks from inside the repository.");
+        _lines = File.ReadAllLines(Path.Combine(root, "README.md")).Where(line => line.Length > 0).ToArray();
+        _tokenizer = ModelTokenizer.FromFolder(Path.Combine(root, "tests", "Alignment.Tests", "Tokenization", "Fixtures", Fixture));
+    }
+
+    [Benchmark]
+    public int EncodeReadme()
+    {
+        int count = 0;
+        for (int repeat = 0; repeat < 10; repeat++)
+            foreach (string line in _lines)
+                count += _tokenizer.EncodeContent(line).Count;
+        return count;
+    }
+}
