@@ -19,7 +19,7 @@ internal sealed class PieceBpe : IContentEncoder
 
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabularyBySpan;
     readonly string[] _pieces;
-    readonly Dictionary<string, float>.AlternateLookup<ReadOnlySpan<char>>? _scores;
+    readonly Dictionary<string, (float Score, int Id)>.AlternateLookup<ReadOnlySpan<char>>? _scores;
     readonly Dictionary<(int Left, int Right), (int Rank, int Id)>? _ranks;
     readonly int[]? _byteIds;
     readonly Dictionary<int, byte> _bytesById = [];
@@ -32,7 +32,7 @@ internal sealed class PieceBpe : IContentEncoder
     readonly Split _split;
     readonly bool _stripDecodedSpace;
 
-    PieceBpe(Dictionary<string, int> vocabulary, string[] pieces, Dictionary<string, float>? scores, Dictionary<(int, int), (int, int)>? ranks,
+    PieceBpe(Dictionary<string, int> vocabulary, string[] pieces, Dictionary<string, (float, int)>? scores, Dictionary<(int, int), (int, int)>? ranks,
         bool byteFallback, int unknownId, bool fuseUnknown, IEnumerable<int> unused, IEnumerable<string> wholePieces, Func<string, bool, string> normalize, Split split, bool stripDecodedSpace)
     {
         _vocabularyBySpan = vocabulary.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -61,8 +61,8 @@ internal sealed class PieceBpe : IContentEncoder
         _stripDecodedSpace = stripDecodedSpace;
     }
 
-    /// <summary>SentencePiece: <paramref name="scores"/> holds every piece a merge may form (normal, user-defined, unused).</summary>
-    public static PieceBpe BySentencePieceScore(Dictionary<string, int> vocabulary, string[] pieces, Dictionary<string, float> scores, bool byteFallback,
+    /// <summary>SentencePiece: <paramref name="scores"/> holds every piece a merge may form (normal, user-defined, unused), with its score and id.</summary>
+    public static PieceBpe BySentencePieceScore(Dictionary<string, int> vocabulary, string[] pieces, Dictionary<string, (float, int)> scores, bool byteFallback,
         int unknownId, IEnumerable<int> unused, IEnumerable<string> userDefined, Func<string, bool, string> normalize, bool stripDecodedSpace) =>
         new(vocabulary, pieces, scores, null, byteFallback, unknownId, fuseUnknown: true, unused, userDefined, normalize, Split.None, stripDecodedSpace);
 
@@ -102,7 +102,8 @@ internal sealed class PieceBpe : IContentEncoder
     {
         if (word.Length == 0)
             return;
-        var symbols = new List<Symbol>(word.Length);
+        var symbols = new Symbol[word.Length * (_fallBackBeforeMerging ? 4 : 1)];
+        int count = 0;
         for (int i = 0; i < word.Length;)
         {
             int length = WholePieceAt(word, i);
@@ -113,44 +114,51 @@ internal sealed class PieceBpe : IContentEncoder
             if (id < 0 && _fallBackBeforeMerging)
             {
                 foreach (int fallback in Fallback(piece))
-                    if (!(_fuseUnknown && fallback == _unknownId && symbols.Count > 0 && symbols[^1].Id == _unknownId))
-                        symbols.Add(new Symbol { Start = i, Length = 0, Id = fallback });
-                symbols[^1] = symbols[^1] with { Length = i + length - symbols[^1].Start };
+                    if (!(_fuseUnknown && fallback == _unknownId && count > 0 && symbols[count - 1].Id == _unknownId))
+                        symbols[count++] = new Symbol { Start = i, Length = 0, Id = fallback };
+                symbols[count - 1].Length = i + length - symbols[count - 1].Start;
             }
             else
             {
-                symbols.Add(new Symbol { Start = i, Length = length, Id = id });
+                symbols[count++] = new Symbol { Start = i, Length = length, Id = id };
             }
             i += length;
         }
-        for (int i = 0; i < symbols.Count; i++)
-            symbols[i] = symbols[i] with { Prev = i - 1, Next = i + 1 < symbols.Count ? i + 1 : -1 };
+        for (int i = 0; i < count; i++)
+        {
+            symbols[i].Prev = i - 1;
+            symbols[i].Next = i + 1 < count ? i + 1 : -1;
+        }
 
-        var queue = new PriorityQueue<Candidate, (float, int)>();
-        var merged = new Dictionary<int, (int Left, int Right)>();
+        var queue = new PriorityQueue<Candidate, ulong>(count);
+        Dictionary<int, (int Left, int Right)>? merged = _unused.Count > 0 ? [] : null;
         void Consider(int left, int right)
         {
             if (left < 0 || right < 0)
                 return;
-            Symbol l = symbols[left], r = symbols[right];
+            ref Symbol l = ref symbols[left];
+            ref Symbol r = ref symbols[right];
             if (TryMerge(word, l, r, out float priority, out int id))
-                queue.Enqueue(new Candidate(left, right, l.Id, r.Id, l.Length + r.Length, id), (-priority, left));
+                queue.Enqueue(new Candidate(left, right, l.Id, r.Id, l.Length + r.Length, id), Order(priority, left));
         }
-        for (int i = 0; i + 1 < symbols.Count; i++)
+        for (int i = 0; i + 1 < count; i++)
             Consider(i, i + 1);
         while (queue.TryDequeue(out Candidate c, out _))
         {
-            Symbol l = symbols[c.Left], r = symbols[c.Right];
+            ref Symbol l = ref symbols[c.Left];
+            ref Symbol r = ref symbols[c.Right];
             if (l.Dead || r.Dead || l.Next != c.Right || l.Id != c.LeftId || r.Id != c.RightId || l.Length + r.Length != c.Length)
                 continue;
-            if (_unused.Contains(c.Id))
+            if (merged is not null && _unused.Contains(c.Id))
                 merged[c.Id] = (l.Id, r.Id);
-            symbols[c.Left] = l with { Length = c.Length, Id = c.Id, Next = r.Next };
-            symbols[c.Right] = r with { Dead = true };
+            l.Length = c.Length;
+            l.Id = c.Id;
+            l.Next = r.Next;
+            r.Dead = true;
             if (r.Next >= 0)
-                symbols[r.Next] = symbols[r.Next] with { Prev = c.Left };
+                symbols[r.Next].Prev = c.Left;
             Consider(l.Prev, c.Left);
-            Consider(c.Left, r.Next);
+            Consider(c.Left, l.Next);
         }
         for (int i = 0; i >= 0; i = symbols[i].Next)
         {
@@ -164,7 +172,15 @@ internal sealed class PieceBpe : IContentEncoder
         }
     }
 
-    bool TryMerge(string word, Symbol left, Symbol right, out float priority, out int id)
+    /// <summary>The queue's order: the best priority first, then the leftmost pair (a float's bits made to sort as unsigned).</summary>
+    static ulong Order(float priority, int left)
+    {
+        int bits = BitConverter.SingleToInt32Bits(-priority);
+        uint sortable = bits >= 0 ? (uint)bits ^ 0x8000_0000u : ~(uint)bits;
+        return ((ulong)sortable << 32) | (uint)left;
+    }
+
+    bool TryMerge(string word, in Symbol left, in Symbol right, out float priority, out int id)
     {
         if (_ranks is not null)
         {
@@ -172,15 +188,15 @@ internal sealed class PieceBpe : IContentEncoder
             (priority, id) = (-merge.Rank, merge.Id);
             return found;
         }
-        ReadOnlySpan<char> piece = word.AsSpan(left.Start, left.Length + right.Length);
-        id = -1;
-        return _scores!.Value.TryGetValue(piece, out priority) && _vocabularyBySpan.TryGetValue(piece, out id);
+        bool known = _scores!.Value.TryGetValue(word.AsSpan(left.Start, left.Length + right.Length), out var piece);
+        (priority, id) = (piece.Score, piece.Id);
+        return known;
     }
 
     /// <summary>A merged unused piece (SentencePiece's UNUSED type) is re-split into the pieces it was merged from.</summary>
-    void Emit(int id, Dictionary<int, (int Left, int Right)> merged, List<int> ids)
+    void Emit(int id, Dictionary<int, (int Left, int Right)>? merged, List<int> ids)
     {
-        if (_unused.Contains(id) && merged.TryGetValue(id, out var parts))
+        if (merged is not null && _unused.Contains(id) && merged.TryGetValue(id, out var parts))
         {
             Emit(parts.Left, merged, ids);
             Emit(parts.Right, merged, ids);
@@ -233,4 +249,29 @@ internal sealed class PieceBpe : IContentEncoder
             text.Remove(0, 1);
         return text.ToString();
     }
+}
+
+/// <summary>
+/// Ordinal string keys with a fixed (not randomised) FNV-1a hash that also hashes spans: piece lookups happen once per
+/// candidate merge, and the vocabulary is the model's, not an attacker's.
+/// </summary>
+internal sealed class PieceComparer : IEqualityComparer<string>, IAlternateEqualityComparer<ReadOnlySpan<char>, string>
+{
+    public static readonly PieceComparer Instance = new();
+
+    public bool Equals(string? x, string? y) => string.Equals(x, y, StringComparison.Ordinal);
+
+    public int GetHashCode(string obj) => GetHashCode(obj.AsSpan());
+
+    public bool Equals(ReadOnlySpan<char> alternate, string other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<char> alternate)
+    {
+        uint hash = 2166136261;
+        foreach (char c in alternate)
+            hash = (hash ^ c) * 16777619;
+        return (int)hash;
+    }
+
+    public string Create(ReadOnlySpan<char> alternate) => alternate.ToString();
 }

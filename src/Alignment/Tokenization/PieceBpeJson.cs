@@ -18,7 +18,7 @@ internal static class PieceBpeJson
     public static PieceBpe Build(JsonObject json, string path, List<KeyValuePair<string, int>> vocabulary, List<(string Left, string Right)> merges)
     {
         JsonObject model = json["model"]!.AsObject();
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var vocab = new Dictionary<string, int>(PieceComparer.Instance);
         foreach (var (piece, id) in vocabulary)
             vocab[piece] = id;
         var pieces = new string[vocabulary.Count == 0 ? 0 : vocabulary.Max(kv => kv.Value) + 1];

@@ -72,13 +72,13 @@ internal sealed class SentencePieceFile
             throw new InvalidDataException($"'{path}': SentencePiece model type {ModelType} ({(ModelType == 1 ? "unigram" : "not BPE")}) is not supported; BPE (Llama 2, Mistral, Gemma) is.");
         if (HasCharsMap && NormalizerName != "identity")
             throw new InvalidDataException($"'{path}': the SentencePiece normalizer '{NormalizerName}' is not supported; the identity normalizer (Llama 2, Mistral, Gemma) is.");
-        var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
-        var scores = new Dictionary<string, float>(StringComparer.Ordinal);
+        var vocabulary = new Dictionary<string, int>(PieceComparer.Instance);
+        var scores = new Dictionary<string, (float, int)>(PieceComparer.Instance);
         for (int id = 0; id < Pieces.Count; id++)
         {
             var (piece, score, type) = Pieces[id];
             if (type is Normal or UserDefined or Unused && vocabulary.TryAdd(piece, id))
-                scores[piece] = score;
+                scores[piece] = (score, id);
         }
         var unused = Enumerable.Range(0, Pieces.Count).Where(id => Pieces[id].Type == Unused);
         var userDefined = Pieces.Where(p => p.Type == UserDefined && !specialTokens.Contains(p.Piece)).Select(p => p.Piece);
