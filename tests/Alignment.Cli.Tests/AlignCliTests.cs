@@ -24,7 +24,7 @@ public abstract class CliFixture : IDisposable
         var json = TinyModels.ConfigJson();
         json["vocab_size"] = 300;
         string folder = _models.Folder("model", json);
-        string tokenizer = _tokenizers.Folder("tok", chatTemplate: "{{ '<|im_start|>' + message['role'] }}");
+        string tokenizer = _tokenizers.Folder("tok", chatTemplate: TinyTokenizers.ChatMlTemplate);
         foreach (string file in Directory.GetFiles(tokenizer))
             File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
         return folder;
@@ -195,7 +195,7 @@ public sealed class RlCliTests : IDisposable
         var json = TinyModels.ConfigJson();
         json["vocab_size"] = 300;
         string model = _models.Folder("policy", json);
-        string tokenizer = _tokenizers.Folder("tok", chatTemplate: "{{ '<|im_start|>' + m.role }}");
+        string tokenizer = _tokenizers.Folder("tok", chatTemplate: TinyTokenizers.ChatMlTemplate);
         foreach (string file in Directory.GetFiles(tokenizer))
             File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
         string rewardFolder = Path.Combine(_models.Root, "rm");

@@ -33,7 +33,7 @@ public static class ByteLevelTokenizer
         {
             ["eos_token"] = "<|im_end|>",
             ["pad_token"] = "<|endoftext|>",
-            ["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}",
+            ["chat_template"] = NamedChatTemplates.Sources["chatml"],
         }.ToJsonString());
     }
 }

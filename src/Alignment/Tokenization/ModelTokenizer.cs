@@ -63,6 +63,9 @@ public sealed class ModelTokenizer
     /// <summary><c>eos_token</c> from tokenizer_config.json, or null.</summary>
     public string? EosToken { get; internal init; }
 
+    /// <summary><c>unk_token</c> from tokenizer_config.json, or null.</summary>
+    public string? UnkToken { get; internal init; }
+
     /// <summary><c>pad_token</c> from tokenizer_config.json, or null.</summary>
     public string? PadToken { get; internal init; }
 

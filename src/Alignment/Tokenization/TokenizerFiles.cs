@@ -70,7 +70,7 @@ internal static class TokenizerFiles
             JsonObject o => o["content"]?.GetValue<string>(),
             _ => null,
         };
-        string? bos = Token("bos_token"), eos = Token("eos_token"), pad = Token("pad_token");
+        string? bos = Token("bos_token"), eos = Token("eos_token"), pad = Token("pad_token"), unk = Token("unk_token");
         var eosIds = new List<int>();
         if (eos is not null && special.TryGetValue(eos, out int eosId))
             eosIds.Add(eosId);
@@ -99,6 +99,7 @@ internal static class TokenizerFiles
             BosToken = bos is not null && special.ContainsKey(bos) ? bos : null,
             EosToken = eos is not null && special.ContainsKey(eos) ? eos : null,
             PadToken = pad is not null && special.ContainsKey(pad) ? pad : null,
+            UnkToken = unk is not null && special.ContainsKey(unk) ? unk : null,
             EosTokenIds = eosIds.Distinct().ToArray(),
             ChatTemplateSource = template,
             SourceFolder = Path.GetFullPath(folder),

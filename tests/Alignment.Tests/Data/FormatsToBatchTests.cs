@@ -22,7 +22,7 @@ public sealed class FormatsToBatchTests : IDisposable
     PreferenceTokenizer Tokenizer(out ModelTokenizer tokenizer)
     {
         tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
-        return new PreferenceTokenizer(tokenizer, ChatTemplates.ChatMl());
+        return new PreferenceTokenizer(tokenizer, ChatTemplates.Named("chatml", tokenizer));
     }
 
     public static TheoryData<string> PairedFiles => new()

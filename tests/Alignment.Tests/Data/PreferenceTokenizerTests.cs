@@ -30,7 +30,7 @@ public sealed class PreferenceTokenizerTests : IDisposable
     public void Conversational_pairs_go_through_the_chat_template_split_at_the_prompt()
     {
         var tokenizer = Tokenizer();
-        IChatTemplate template = ChatTemplates.ChatMl();
+        IChatTemplate template = ChatTemplates.Named("chatml", tokenizer);
         ChatMessage[] prompt = [new("user", "hello")];
         var pair = new PreferencePair(Content.FromMessages(prompt), Content.FromMessages([new("assistant", "the world")]),
             Content.FromMessages([new("assistant", "hello")]), Here);
@@ -107,7 +107,7 @@ public sealed class PreferenceTokenizerTests : IDisposable
         ]);
         var tokenizer = Tokenizer();
         var report = new TokenizationReport();
-        var pairs = new PreferenceTokenizer(tokenizer, ChatTemplates.ChatMl()).TokenizeAll(PreferenceData.ReadPairs(path), report).ToList();
+        var pairs = new PreferenceTokenizer(tokenizer, ChatTemplates.Named("chatml", tokenizer)).TokenizeAll(PreferenceData.ReadPairs(path), report).ToList();
         using var batch = PreferenceCollator.Collate(pairs, tokenizer.PadTokenId!.Value);
 
         Assert.Equal(2, batch.PairCount);

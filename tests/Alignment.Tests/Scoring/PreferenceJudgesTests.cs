@@ -83,7 +83,7 @@ public sealed class PreferenceJudgesTests : IDisposable
         using var model = TinyModels.Random(json);
         var head = new ScalarHead(model.Config.HiddenSize, generator: new Generator(3));
         var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
-        var reward = new RewardModel(model, head, tokenizer, ChatTemplates.ChatMl()); // not disposed: the test owns the model
+        var reward = new RewardModel(model, head, tokenizer, ChatTemplates.Named("chatml", tokenizer)); // not disposed: the test owns the model
         var judge = new RewardModelJudge(reward);
 
         Judgement forward = await judge.JudgeAsync("hello", "the world", "hello hello");

@@ -70,7 +70,7 @@ public sealed class SentencePieceTests : IDisposable
             }));
         });
         File.WriteAllBytes(Path.Combine(_folder, "tokenizer.model"), model);
-        File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"), """{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}[INST] <<SYS>>"}""");
+        File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"), """{"bos_token": "<s>", "eos_token": "</s>", "chat_template": "{{ bos_token }}{% for m in messages %}{{ '[INST] ' + m['content'] + ' [/INST]' }}{% endfor %}"}""");
         return _folder;
     }
 
@@ -85,14 +85,14 @@ public sealed class SentencePieceTests : IDisposable
         Assert.Equal("hello world", tokenizer.Decode(tokenizer.EncodeContent("hello world").Select(i => (long)i)));
         Assert.Equal(1, tokenizer.BosTokenId);
         Assert.Equal([2], tokenizer.EosTokenIds);
-        Assert.Equal("llama2", ChatTemplates.For(tokenizer).Name);
+        Assert.Equal("<s>[INST] hi [/INST]", string.Concat(ChatTemplates.For(tokenizer).Render([new("user", "hi")], addGenerationPrompt: true).Select(s => s.Text)));
     }
 
     [Fact]
     public void Llama2_prompt_and_completion_ids_are_the_conversations_ids_split_at_the_prompt()
     {
         var tokenizer = ModelTokenizer.FromFolder(WriteModel());
-        IChatTemplate template = ChatTemplates.Llama2();
+        IChatTemplate template = ChatTemplates.Named("llama2", tokenizer);
         ChatMessage[] prompt = [new("user", "hello")];
         var answer = new ChatMessage("assistant", "hello world");
 

@@ -20,6 +20,10 @@ internal sealed class TinyTokenizers : IDisposable
         return map;
     }
 
+    /// <summary>The ChatML chat template with its generation prompt (as Qwen's and SmolLM's folders ship it).</summary>
+    public const string ChatMlTemplate =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
     public static readonly string[] Merges = ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d", "Ġ t", "Ġt h", "Ġth e"];
 
     public static readonly string[] Specials =
