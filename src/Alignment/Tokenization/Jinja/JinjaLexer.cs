@@ -102,9 +102,10 @@ internal static class JinjaLexer
         return -1;
     }
 
-    /// <summary>The closing delimiter's index, skipping string literals inside the tag.</summary>
+    /// <summary>The closing delimiter's index, skipping string literals and, as Jinja's lexer does, brackets left open.</summary>
     static int FindClose(string source, int from, string close)
     {
+        int depth = 0;
         for (int i = from; i + 1 < source.Length; i++)
         {
             char c = source[i];
@@ -115,9 +116,17 @@ internal static class JinjaLexer
                     j += source[j] == '\\' ? 2 : 1;
                 i = j;
             }
-            else if (c == close[0] && source[i + 1] == close[1])
+            else if (depth == 0 && c == close[0] && source[i + 1] == close[1])
             {
                 return i;
+            }
+            else if (c is '(' or '[' or '{')
+            {
+                depth++;
+            }
+            else if (c is ')' or ']' or '}' && depth > 0)
+            {
+                depth--;
             }
         }
         return -1;
