@@ -112,6 +112,32 @@ public sealed class AlignCliTests : CliFixture
     }
 
     [Fact]
+    public void A_folder_without_a_chat_template_takes_one_by_name_or_by_path()
+    {
+        string model = ModelFolder();
+        string config = Path.Combine(model, "tokenizer_config.json");
+        var tokenizerConfig = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        tokenizerConfig.Remove("chat_template");
+        File.WriteAllText(config, tokenizerConfig.ToJsonString());
+        string[] train = ["--dataset", Pairs(), "--max-steps", "1", "--batch-size", "3", "--learning-rate", "1e-3"];
+
+        var (refused, _, why) = Run(["dpo", "--model", model, "--output", Path.Combine(_models.Root, "none"), .. train]);
+        Assert.Equal(2, refused);
+        Assert.Contains("--chat-template-path", why);
+
+        var (byName, _, nameError) = Run(["dpo", "--model", model, "--output", Path.Combine(_models.Root, "named"), "--chat-template-path", "chatml", .. train]);
+        Assert.True(byName == 0, nameError);
+        string file = Data("chatml.jinja", TinyTokenizers.ChatMlTemplate);
+        var (byPath, _, pathError) = Run(["dpo", "--model", model, "--output", Path.Combine(_models.Root, "file"), "--chat_template_path", file, .. train]);
+        Assert.True(byPath == 0, pathError);
+
+        var (unknown, _, unknownError) = Run(["dpo", "--model", model, "--output", Path.Combine(_models.Root, "x"), "--chat-template-path", "vicuna", .. train]);
+        Assert.Equal(2, unknown);
+        Assert.Contains("--chat-template-path", unknownError);
+        Assert.Contains("chatml", unknownError);
+    }
+
+    [Fact]
     public void A_missing_dataset_file_and_an_unknown_command_are_named()
     {
         string missing = Path.Combine(_models.Root, "nope.jsonl");

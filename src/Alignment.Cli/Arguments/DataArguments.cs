@@ -1,3 +1,5 @@
+using Alignment.Tokenization;
+
 namespace Alignment.Cli.Arguments;
 
 /// <summary>The data files, how to read them, and TRL's length limits.</summary>
@@ -27,11 +29,11 @@ internal sealed class DataArguments : IArgumentGroup
         new Option?[] { Dataset, _evaluation ? _evalDataset : null, _skipBadRows }
             .Concat(_lengths ? [_maxLength, _maxPromptLength, _maxCompletionLength, _truncationMode] : []).OfType<Option>();
 
-    /// <summary>The files, checked to exist, with the model folder's tokenizer and the length limits (validated).</summary>
-    public DataSource Open(ParseResult parse, string modelFolder)
+    /// <summary>The files, checked to exist, with the model's tokenizer and chat template and the length limits (validated).</summary>
+    public DataSource Open(ParseResult parse, (ModelTokenizer Tokenizer, IChatTemplate? Template) tokenizer)
     {
         TokenizationOptions limits = Tokenization(parse);
-        return new DataSource(TrainFile(parse), EvalFile(parse), ReadOptions(parse), limits, modelFolder);
+        return new DataSource(TrainFile(parse), EvalFile(parse), ReadOptions(parse), limits, tokenizer);
     }
 
     /// <summary>The training data file, checked to exist.</summary>

@@ -6,9 +6,9 @@ namespace Alignment.Cli.Arguments;
 /// A command's data files, checked to exist, with the model folder's tokenizer and chat template: reads the training and
 /// evaluation files into tokenized examples, counting what tokenization cut or dropped in each.
 /// </summary>
-internal sealed class DataSource(string trainFile, string? evalFile, DataReadOptions read, TokenizationOptions limits, string modelFolder)
+internal sealed class DataSource(string trainFile, string? evalFile, DataReadOptions read, TokenizationOptions limits, (ModelTokenizer Tokenizer, IChatTemplate? Template) tokenizer)
 {
-    readonly (ModelTokenizer Tokenizer, IChatTemplate? Template) _tokenizer = ModelArguments.TokenizerOf(modelFolder);
+    readonly (ModelTokenizer Tokenizer, IChatTemplate? Template) _tokenizer = tokenizer;
 
     public ModelTokenizer Tokenizer => _tokenizer.Tokenizer;
 

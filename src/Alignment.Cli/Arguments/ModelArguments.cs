@@ -16,6 +16,9 @@ internal sealed class ModelArguments : IArgumentGroup
     readonly Option<double?> _loraDropout = CliOption.Double("lora-dropout", "Dropout on the LoRA path.", new LoraOptions().Dropout);
     readonly Option<string?> _loraTargets = CliOption.Text("lora-target-modules", "Comma-separated projections that get adapters.",
         string.Join(",", LoraOptions.AllProjections));
+    readonly Option<string?> _chatTemplate = CliOption.Text("chat-template-path",
+        "The chat template, instead of the model folder's own or for a folder without one: a name (" + string.Join(", ", ChatTemplates.Names) +
+        "), a .jinja file, a tokenizer_config.json or a model folder.", null, "chat_template_path", "chat-template");
     readonly bool _lora;
 
     public ModelArguments(bool lora = true)
@@ -24,7 +27,7 @@ internal sealed class ModelArguments : IArgumentGroup
         Model.Required = true;
     }
 
-    public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout, _loraTargets] : []);
+    public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device, _chatTemplate }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout, _loraTargets] : []);
 
     public string Folder(ParseResult parse) => parse.GetValue(Model)!;
 
@@ -82,11 +85,26 @@ internal sealed class ModelArguments : IArgumentGroup
         return new PolicyModel(model);
     }
 
-    /// <summary>The folder's tokenizer, checked against its config.json before any weight loads, and its chat template (null when none).</summary>
-    public static (ModelTokenizer Tokenizer, IChatTemplate? Template) TokenizerOf(string folder)
+    /// <summary>
+    /// The folder's tokenizer, checked against its config.json before any weight loads, and the chat template:
+    /// <c>--chat-template-path</c> when given, else the folder's own (null when it has none).
+    /// </summary>
+    public (ModelTokenizer Tokenizer, IChatTemplate? Template) Tokenizer(ParseResult parse)
     {
+        string folder = Folder(parse);
         var tokenizer = ModelTokenizer.FromFolder(folder);
         tokenizer.EnsureFits(DecoderConfig.Load(Path.Combine(folder, "config.json")).VocabSize);
+        if (parse.GetValue(_chatTemplate) is { } path)
+        {
+            try
+            {
+                return (tokenizer, ChatTemplates.Load(path, tokenizer));
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new FileNotFoundException($"--chat-template-path: {e.Message}", path, e);
+            }
+        }
         return (tokenizer, tokenizer.ChatTemplateSource is null ? null : ChatTemplates.For(tokenizer));
     }
 }

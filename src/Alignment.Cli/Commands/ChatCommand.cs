@@ -13,9 +13,9 @@ internal static class ChatCommand
         command.SetAction(parse =>
         {
             string folder = model.Folder(parse);
-            var (tokenizer, template) = ModelArguments.TokenizerOf(folder);
+            var (tokenizer, template) = model.Tokenizer(parse);
             if (template is null)
-                throw new NotSupportedException($"'{folder}' has no chat template.");
+                throw new NotSupportedException($"'{folder}' has no chat template; name one with --chat-template-path ({string.Join(", ", ChatTemplates.Names)}, a .jinja file or a model folder).");
             GenerationOptions options = sampling.Read(parse, tokenizer);
             using var llm = LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse));
             var conversation = new List<ChatMessage>();

@@ -22,7 +22,7 @@ internal static class DpoCommand
             IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading
             TrainingOptions options = training.Read(parse);
             LoraOptions? lora = model.Lora(parse);
-            DataSource source = data.Open(parse, model.Folder(parse));
+            DataSource source = data.Open(parse, model.Tokenizer(parse));
             options = options with { PaddingValue = source.PaddingValue };
             bool resume = parse.GetValue(training.Resume);
             // Every file is read and checked before a model loads; then the policy, and the reference when the loss needs one.

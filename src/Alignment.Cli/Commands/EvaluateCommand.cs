@@ -17,7 +17,7 @@ internal static class EvaluateCommand
         command.SetAction(parse =>
         {
             IPreferenceLoss loss = PreferenceLosses.Dpo(parse.GetValue(beta));
-            DataSource source = data.Open(parse, model.Folder(parse));
+            DataSource source = data.Open(parse, model.Tokenizer(parse));
             var options = PreferenceTrainer.DefaultOptions with { BatchSize = parse.GetValue(batchSize)!.Value, PaddingValue = source.PaddingValue };
             options.Validate();
             var (pairs, _) = source.Pairs();

@@ -13,7 +13,7 @@ internal static class GenerateCommand
         var command = CliCommand.New("generate", "Sample a reply to a prompt.", model, sampling, prompt);
         command.SetAction(parse =>
         {
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            var (tokenizer, template) = model.Tokenizer(parse);
             GenerationOptions options = sampling.Read(parse, tokenizer);
             using var llm = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
             context.Output.WriteLine(SamplingArguments.Reply(llm, tokenizer, template, [new ChatMessage("user", parse.GetValue(prompt)!)], options));

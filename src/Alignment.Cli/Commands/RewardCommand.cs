@@ -15,7 +15,7 @@ internal static class RewardCommand
             double coefficient = parse.GetValue(center)!.Value;
             if (!(coefficient >= 0))
                 throw new ArgumentException($"--center-rewards-coefficient must be >= 0, got {coefficient}.");
-            DataSource source = data.Open(parse, model.Folder(parse));
+            DataSource source = data.Open(parse, model.Tokenizer(parse));
             var (train, eval) = source.Pairs();
             context.Report(source);
             using RewardModel reward = RewardModel.FromCausalLM(model.Folder(parse), model.LoadOptions(parse), options.Seed);

@@ -24,7 +24,7 @@ internal static class RlCommand
             var prompts = PreferenceFormats.ReadPrompts(data.TrainFile(parse), data.ReadOptions(parse)).ToList();
             var evalPrompts = data.EvalFile(parse) is { } evalFile ? PreferenceFormats.ReadPrompts(evalFile, data.ReadOptions(parse)).ToList() : null;
             string rewardFolder = parse.GetValue(rl.RewardModel)!;
-            var (tokenizer, template) = ModelArguments.TokenizerOf(model.Folder(parse));
+            var (tokenizer, template) = model.Tokenizer(parse);
             options = options with { Training = options.Training with { PaddingValue = tokenizer.PadTokenId ?? 0 } };
             using PolicyModel policy = model.LoadPolicy(parse, lora);
             using ReferenceModel referenceModel = parse.GetValue(reference) is { } folder

@@ -13,7 +13,7 @@ internal static class SftCommand
         {
             TrainingOptions options = training.Read(parse);
             LoraOptions? lora = model.Lora(parse);
-            DataSource source = data.Open(parse, model.Folder(parse));
+            DataSource source = data.Open(parse, model.Tokenizer(parse));
             var (train, eval) = source.Sft();
             context.Report(source);
             using PolicyModel policy = model.LoadPolicy(parse, lora);

@@ -164,7 +164,7 @@ public sealed class PreferenceTokenizer
         if (pair.Prompt.IsConversational || pair.Chosen.IsConversational)
         {
             IChatTemplate template = _template ?? throw new DataFormatException(pair.Source, "prompt",
-                "is a conversation, but no chat template was given to tokenize it.");
+                "is a conversation, but no chat template was given to tokenize it (the model folder has none: name one with ChatTemplates.Load, or --chat-template-path in align).");
             var (prompt, chosen) = _tokenizer.EncodeChat(template, pair.Prompt.Messages!, pair.Chosen.Messages!);
             var (promptAgain, rejected) = _tokenizer.EncodeChat(template, pair.Prompt.Messages!, pair.Rejected.Messages!);
             if (!prompt.AsSpan().SequenceEqual(promptAgain))

@@ -47,6 +47,31 @@ public static class ChatTemplates
     }
 
     /// <summary>
+    /// A template named or found at a path — TRL's <c>chat_template_path</c>: a name <see cref="Named"/> knows, a Jinja file,
+    /// a tokenizer_config.json, or a model folder with a chat template of its own.
+    /// </summary>
+    /// <param name="nameOrPath">The name, file or folder.</param>
+    /// <param name="tokenizer">The tokenizer whose special tokens and BOS/EOS strings the template uses.</param>
+    /// <exception cref="FileNotFoundException">Neither a known name nor an existing file or folder.</exception>
+    /// <exception cref="InvalidDataException">The file or folder holds no template, or one that cannot be parsed; the message names it.</exception>
+    public static ChatTemplate Load(string nameOrPath, ModelTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (NamedChatTemplates.Sources.ContainsKey(nameOrPath.ToLowerInvariant()))
+            return Named(nameOrPath, tokenizer);
+        string? source;
+        if (Directory.Exists(nameOrPath))
+            source = TokenizerFiles.ChatTemplateIn(nameOrPath);
+        else if (File.Exists(nameOrPath))
+            source = Path.GetFileName(nameOrPath) == "tokenizer_config.json" ? TokenizerFiles.ChatTemplateIn(Path.GetDirectoryName(Path.GetFullPath(nameOrPath))!) : File.ReadAllText(nameOrPath);
+        else
+            throw new FileNotFoundException($"'{nameOrPath}' is neither a chat template name ({string.Join(", ", NamedChatTemplates.Sources.Keys)}) nor a file or folder.", nameOrPath);
+        return ChatTemplate.Parse(source ?? throw new InvalidDataException($"'{nameOrPath}' holds no chat template (tokenizer_config.json \"chat_template\" or chat_template.jinja)."),
+            tokenizer, name: $"from '{nameOrPath}'");
+    }
+
+    /// <summary>
     /// The template of a model: <paramref name="override"/> when given, otherwise the Jinja template its folder ships,
     /// run as transformers runs it.
     /// </summary>
@@ -60,7 +85,7 @@ public static class ChatTemplates
         string where = tokenizer.SourceFolder is null ? "the tokenizer" : $"'{tokenizer.SourceFolder}'";
         string source = tokenizer.ChatTemplateSource
             ?? throw new NotSupportedException($"{where} has no chat template (tokenizer_config.json \"chat_template\" or chat_template.jinja); " +
-                $"name one with ChatTemplates.Named ({string.Join(", ", NamedChatTemplates.Sources.Keys)}) or pass your own ChatTemplate.");
+                $"name one with ChatTemplates.Named or ChatTemplates.Load ({string.Join(", ", NamedChatTemplates.Sources.Keys)}, a .jinja file or a model folder), or pass your own ChatTemplate.");
         return ChatTemplate.Parse(source, tokenizer, name: $"of {where}");
     }
 

@@ -84,15 +84,7 @@ internal static class TokenizerFiles
                 eosIds.Add(id.GetValue<int>());
                 break;
         }
-        string? template = config["chat_template"] switch
-        {
-            JsonValue v => v.GetValue<string>(),
-            JsonArray named => named.FirstOrDefault(t => t?["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>(),
-            _ => null,
-        };
-        string templateFile = Path.Combine(folder, "chat_template.jinja");
-        if (template is null && File.Exists(templateFile))
-            template = File.ReadAllText(templateFile);
+        string? template = ChatTemplateIn(folder, config);
 
         return new ModelTokenizer(content, special, kind)
         {
@@ -104,6 +96,23 @@ internal static class TokenizerFiles
             ChatTemplateSource = template,
             SourceFolder = Path.GetFullPath(folder),
         };
+    }
+
+    /// <summary>
+    /// A folder's chat template: tokenizer_config.json's <c>chat_template</c> (a string, or the one named <c>default</c> in
+    /// a list), else <c>chat_template.jinja</c>; null when it has neither.
+    /// </summary>
+    internal static string? ChatTemplateIn(string folder, JsonObject? config = null)
+    {
+        config ??= ReadJson(Path.Combine(folder, "tokenizer_config.json"));
+        string? template = config?["chat_template"] switch
+        {
+            JsonValue v => v.GetValue<string>(),
+            JsonArray named => named.FirstOrDefault(t => t?["name"]?.GetValue<string>() == "default")?["template"]?.GetValue<string>(),
+            _ => null,
+        };
+        string templateFile = Path.Combine(folder, "chat_template.jinja");
+        return template ?? (File.Exists(templateFile) ? File.ReadAllText(templateFile) : null);
     }
 
     static bool IsByteLevel(JsonObject json) =>

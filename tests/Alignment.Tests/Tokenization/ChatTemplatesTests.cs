@@ -81,6 +81,23 @@ public sealed class ChatTemplatesTests : IDisposable
     }
 
     [Fact]
+    public void Load_takes_a_name_a_jinja_file_a_tokenizer_config_or_a_model_folder()
+    {
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        string folder = _tokenizers.Folder("with-template", chatTemplate: "{{ 'folder:' + messages[0].content }}");
+        string jinja = Path.Combine(_tokenizers.Root, "t.jinja");
+        File.WriteAllText(jinja, "{{ 'file:' + messages[0].content }}");
+        ChatMessage[] hi = [new("user", "hi")];
+
+        Assert.Equal("<|im_start|>user\nhi<|im_end|>\n", Text(ChatTemplates.Load("ChatML", tokenizer).Render(hi, false)));
+        Assert.Equal("file:hi", Text(ChatTemplates.Load(jinja, tokenizer).Render(hi, false)));
+        Assert.Equal("folder:hi", Text(ChatTemplates.Load(folder, tokenizer).Render(hi, false)));
+        Assert.Equal("folder:hi", Text(ChatTemplates.Load(Path.Combine(folder, "tokenizer_config.json"), tokenizer).Render(hi, false)));
+        Assert.Throws<FileNotFoundException>(() => ChatTemplates.Load(Path.Combine(_tokenizers.Root, "missing.jinja"), tokenizer));
+        Assert.Throws<InvalidDataException>(() => ChatTemplates.Load(_tokenizers.Folder("without"), tokenizer));
+    }
+
+    [Fact]
     public void DeepSeek_R1s_generation_prompt_think_block_goes_to_the_completion()
     {
         var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
