@@ -6,20 +6,28 @@ namespace Alignment.Tokenization;
 /// <summary>
 /// A model folder's tokenizer. User text is content, never control: <see cref="EncodeContent"/> encodes a string such as
 /// <c>&lt;|im_start|&gt;</c> found in a prompt as ordinary text, because the underlying tokenizer is built without the
-/// special tokens; only <see cref="Segment.Special"/> segments (which chat templates emit) become special ids.
+/// special tokens; only <see cref="Segment.Special"/> segments (which chat templates emit) become special ids. Added
+/// tokens that are not special (Qwen3's <c>&lt;think&gt;</c>, Gemma's runs of newlines) are matched in content too, as
+/// Hugging Face matches them.
 /// </summary>
 public sealed class ModelTokenizer
 {
     readonly IContentEncoder _content;
     readonly Dictionary<string, int> _special;
     readonly Dictionary<int, string> _specialById;
+    readonly HashSet<int> _plainAddedIds;
+    readonly Dictionary<char, string[]> _plainAddedByFirstChar;
 
-    internal ModelTokenizer(IContentEncoder content, Dictionary<string, int> special, string kind)
+    internal ModelTokenizer(IContentEncoder content, Dictionary<string, int> special, string kind, IReadOnlyCollection<string>? plainAdded = null)
     {
         _content = content;
         _special = special;
         _specialById = special.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         Kind = kind;
+        plainAdded ??= [];
+        _plainAddedIds = [.. plainAdded.Select(t => special[t])];
+        _plainAddedByFirstChar = plainAdded.Where(t => t.Length > 0).GroupBy(t => t[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Length).ToArray());
     }
 
     /// <summary>
@@ -110,7 +118,35 @@ public sealed class ModelTokenizer
     public IReadOnlyList<int> EncodeContent(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return text.Length == 0 ? [] : _content.Encode(text, atStart: true);
+        return text.Length == 0 ? [] : EncodeText(text, atStart: true);
+    }
+
+    /// <summary>Content, cut at the added tokens that are not special (each its id), the text between them encoded by the model.</summary>
+    List<int> EncodeText(string text, bool atStart)
+    {
+        if (_plainAddedByFirstChar.Count == 0)
+            return _content.Encode(text, atStart);
+        var ids = new List<int>();
+        int start = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            string? token = _plainAddedByFirstChar.TryGetValue(text[i], out string[]? candidates)
+                ? Array.Find(candidates, t => string.CompareOrdinal(text, i, t, 0, t.Length) == 0)
+                : null;
+            if (token is null)
+            {
+                i++;
+                continue;
+            }
+            if (i > start)
+                ids.AddRange(_content.Encode(text[start..i], atStart && start == 0));
+            ids.Add(_special[token]);
+            i += token.Length;
+            start = i;
+        }
+        if (start < text.Length)
+            ids.AddRange(_content.Encode(text[start..], atStart && start == 0));
+        return ids;
     }
 
     /// <summary>
@@ -128,7 +164,7 @@ public sealed class ModelTokenizer
             if (segment.IsSpecial)
                 ids.Add(SpecialId(segment.Text));
             else
-                ids.AddRange(_content.Encode(segment.Text, atStart: ids.Count == 0));
+                ids.AddRange(EncodeText(segment.Text, atStart: ids.Count == 0));
         }
         return ids;
     }
@@ -166,7 +202,7 @@ public sealed class ModelTokenizer
     /// <summary>Whether <paramref name="token"/> is one of this tokenizer's special tokens.</summary>
     public bool IsSpecial(string token) => _special.ContainsKey(token);
 
-    /// <summary>Decodes ids to text; special tokens appear as their strings unless skipped.</summary>
+    /// <summary>Decodes ids to text; special tokens appear as their strings unless skipped (added tokens that are not special always appear).</summary>
     public string Decode(IEnumerable<long> ids, bool skipSpecialTokens = false)
     {
         var text = new StringBuilder();
@@ -182,7 +218,7 @@ public sealed class ModelTokenizer
             if (_specialById.TryGetValue((int)id, out string? token))
             {
                 Flush();
-                if (!skipSpecialTokens)
+                if (!skipSpecialTokens || _plainAddedIds.Contains((int)id))
                     text.Append(token);
             }
             else

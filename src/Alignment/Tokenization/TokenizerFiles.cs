@@ -24,12 +24,19 @@ internal static class TokenizerFiles
         JsonObject? tokenizerJson = File.Exists(json) ? ReadJson(json) : null;
         string? modelType = tokenizerJson?["model"]?["type"]?.GetValue<string>();
 
+        // Every added token, and whether either file calls it special (the others are matched in content too).
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
+        var isSpecial = new Dictionary<string, bool>(StringComparer.Ordinal);
+        void Add(string text, int id, JsonNode? flag)
+        {
+            special[text] = id;
+            isSpecial[text] = isSpecial.GetValueOrDefault(text) || flag is not JsonValue value || !value.TryGetValue(out bool b) || b;
+        }
         foreach (JsonNode? added in tokenizerJson?["added_tokens"]?.AsArray() ?? [])
-            special[added!["content"]!.GetValue<string>()] = added["id"]!.GetValue<int>();
+            Add(added!["content"]!.GetValue<string>(), added["id"]!.GetValue<int>(), added["special"]);
         foreach (var (id, node) in config["added_tokens_decoder"]?.AsObject() ?? [])
             if (int.TryParse(id, out int value) && node?["content"]?.GetValue<string>() is { } text)
-                special[text] = value;
+                Add(text, value, node["special"]);
         IContentEncoder content;
         string kind;
         if (tokenizerJson is not null && (modelType == "BPE" || !File.Exists(model)))
@@ -86,7 +93,7 @@ internal static class TokenizerFiles
         }
         string? template = ChatTemplateIn(folder, config);
 
-        return new ModelTokenizer(content, special, kind)
+        return new ModelTokenizer(content, special, kind, [.. isSpecial.Where(kv => !kv.Value && special.ContainsKey(kv.Key)).Select(kv => kv.Key)])
         {
             BosToken = bos is not null && special.ContainsKey(bos) ? bos : null,
             EosToken = eos is not null && special.ContainsKey(eos) ? eos : null,

@@ -25,6 +25,25 @@ public sealed class ModelTokenizerTests : IDisposable
         Assert.Equal(text, tokenizer.Decode(tokenizer.EncodeContent(text).Select(i => (long)i)));
     }
 
+    [Fact]
+    public void Added_tokens_that_are_not_special_are_matched_in_content_and_special_ones_are_not()
+    {
+        // Qwen3's <think> is an added token with "special": false; Hugging Face matches such tokens anywhere in the text.
+        string folder = _tokenizers.Folder("added");
+        string file = Path.Combine(folder, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+        json["added_tokens"]!.AsArray().Add(new JsonObject { ["id"] = 600, ["content"] = "<think>", ["special"] = false });
+        File.WriteAllText(file, json.ToJsonString());
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        int imEnd = TinyTokenizers.SpecialId("<|im_end|>");
+
+        IReadOnlyList<int> ids = tokenizer.EncodeContent("a<think>b<|im_end|>");
+        Assert.Equal([.. ByteIds("a"), 600, .. ByteIds("b<|im_end|>")], ids);   // no merge covers these bytes
+        Assert.DoesNotContain(imEnd, ids);
+        Assert.Equal("a<think>b", tokenizer.Decode(tokenizer.EncodeContent("a<think>b").Select(i => (long)i), skipSpecialTokens: true));
+        Assert.Equal("x", tokenizer.Decode([.. ByteIds("x").Select(i => (long)i), imEnd], skipSpecialTokens: true));
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
