@@ -19,10 +19,10 @@ public sealed class ChatTemplate : IChatTemplate
 {
     readonly List<Node> _template;
     readonly IReadOnlyDictionary<string, object?> _variables;
-    readonly string[] _specialTokens;
+    readonly TokenMatcher _specialTokens;
     readonly TimeProvider _time;
 
-    ChatTemplate(string name, string source, List<Node> template, IReadOnlyDictionary<string, object?> variables, string[] specialTokens, TimeProvider time)
+    ChatTemplate(string name, string source, List<Node> template, IReadOnlyDictionary<string, object?> variables, TokenMatcher specialTokens, TimeProvider time)
     {
         Name = name;
         Source = source;
@@ -68,7 +68,7 @@ public sealed class ChatTemplate : IChatTemplate
         }
         foreach (var (key, value) in variables ?? new Dictionary<string, object?>())
             all[key] = Variable(key, value);
-        string[] special = tokenizer?.SpecialTokens.Keys.Where(t => t.Length > 0).OrderByDescending(t => t.Length).ToArray() ?? [];
+        var special = new TokenMatcher(tokenizer?.SpecialTokens.Keys ?? []);
         return new ChatTemplate(name, source, template, all, special, time ?? TimeProvider.System);
     }
 
@@ -140,26 +140,8 @@ public sealed class ChatTemplate : IChatTemplate
     }
 
     /// <summary>Template text: each special token found in it (longest first at each position) is one special segment.</summary>
-    void CutAtSpecialTokens(string text, List<Segment> segments)
-    {
-        int start = 0;
-        for (int i = 0; i < text.Length;)
-        {
-            string? token = Array.Find(_specialTokens, t => string.CompareOrdinal(text, i, t, 0, t.Length) == 0);
-            if (token is null)
-            {
-                i++;
-                continue;
-            }
-            if (i > start)
-                segments.Add(Segment.Content(text[start..i]));
-            segments.Add(Segment.Special(token));
-            i += token.Length;
-            start = i;
-        }
-        if (start < text.Length)
-            segments.Add(Segment.Content(text[start..]));
-    }
+    void CutAtSpecialTokens(string text, List<Segment> segments) =>
+        segments.AddRange(_specialTokens.Split(text).Select(piece => piece.Token is null ? Segment.Content(piece.Text) : Segment.Special(piece.Token)));
 
     /// <summary>
     /// A caller's variable: a string named <c>*_token</c> (<c>bos_token</c>, <c>eos_token</c> …) is a special-token string,

@@ -7,7 +7,7 @@ internal interface IContentEncoder
     /// <param name="text">A non-empty run of text.</param>
     /// <param name="atStart">Whether the run opens the sequence (no special token before it): SentencePiece-style
     /// tokenizers whose dummy prefix goes only before the first run read it.</param>
-    List<int> Encode(string text, bool atStart);
+    IReadOnlyList<int> Encode(string text, bool atStart);
 
     /// <summary>The text of a run of ids that holds no special token.</summary>
     string Decode(IReadOnlyList<int> ids);

@@ -16,7 +16,7 @@ public sealed class ModelTokenizer
     readonly Dictionary<string, int> _special;
     readonly Dictionary<int, string> _specialById;
     readonly HashSet<int> _plainAddedIds;
-    readonly Dictionary<char, string[]> _plainAddedByFirstChar;
+    readonly TokenMatcher _plainAdded;
 
     internal ModelTokenizer(IContentEncoder content, Dictionary<string, int> special, string kind, IReadOnlyCollection<string>? plainAdded = null)
     {
@@ -26,8 +26,7 @@ public sealed class ModelTokenizer
         Kind = kind;
         plainAdded ??= [];
         _plainAddedIds = [.. plainAdded.Select(t => special[t])];
-        _plainAddedByFirstChar = plainAdded.Where(t => t.Length > 0).GroupBy(t => t[0])
-            .ToDictionary(g => g.Key, g => g.OrderByDescending(t => t.Length).ToArray());
+        _plainAdded = new TokenMatcher(plainAdded);
     }
 
     /// <summary>
@@ -122,30 +121,18 @@ public sealed class ModelTokenizer
     }
 
     /// <summary>Content, cut at the added tokens that are not special (each its id), the text between them encoded by the model.</summary>
-    List<int> EncodeText(string text, bool atStart)
+    IReadOnlyList<int> EncodeText(string text, bool atStart)
     {
-        if (_plainAddedByFirstChar.Count == 0)
+        if (_plainAdded.IsEmpty)
             return _content.Encode(text, atStart);
         var ids = new List<int>();
-        int start = 0;
-        for (int i = 0; i < text.Length;)
+        foreach (var (piece, token) in _plainAdded.Split(text))
         {
-            string? token = _plainAddedByFirstChar.TryGetValue(text[i], out string[]? candidates)
-                ? Array.Find(candidates, t => string.CompareOrdinal(text, i, t, 0, t.Length) == 0)
-                : null;
-            if (token is null)
-            {
-                i++;
-                continue;
-            }
-            if (i > start)
-                ids.AddRange(_content.Encode(text[start..i], atStart && start == 0));
-            ids.Add(_special[token]);
-            i += token.Length;
-            start = i;
+            if (token is not null)
+                ids.Add(_special[token]);
+            else
+                ids.AddRange(_content.Encode(piece, atStart && ids.Count == 0));
         }
-        if (start < text.Length)
-            ids.AddRange(_content.Encode(text[start..], atStart && start == 0));
         return ids;
     }
 

@@ -14,10 +14,10 @@ namespace Alignment.Tokenization;
 /// <param name="specialText">Special-token strings the tokenizer would match inside text, or empty.</param>
 internal sealed class PreTokenizedEncoder(Tokenizer tokenizer, IReadOnlyDictionary<string, int>? wholePreTokens, IReadOnlyCollection<string> specialText) : IContentEncoder
 {
-    public List<int> Encode(string text, bool atStart)
+    public IReadOnlyList<int> Encode(string text, bool atStart)
     {
         if (wholePreTokens is null && !specialText.Any(token => text.Contains(token, StringComparison.Ordinal)))
-            return [.. tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true)];
+            return tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
         string normalized = tokenizer.Normalizer?.Normalize(text) ?? text;
         var ids = new List<int>();
         IEnumerable<(int Offset, int Length)> pieces = tokenizer.PreTokenizer?.PreTokenize(normalized) ?? [(0, normalized.Length)];
