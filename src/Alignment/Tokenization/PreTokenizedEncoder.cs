@@ -16,7 +16,7 @@ internal sealed class PreTokenizedEncoder(Tokenizer tokenizer, IReadOnlyDictiona
 {
     public IReadOnlyList<int> Encode(string text, bool atStart)
     {
-        if (wholePreTokens is null && !specialText.Any(token => text.Contains(token, StringComparison.Ordinal)))
+        if (wholePreTokens is null && (specialText.Count == 0 || !specialText.Any(token => text.Contains(token, StringComparison.Ordinal))))
             return tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true);
         string normalized = tokenizer.Normalizer?.Normalize(text) ?? text;
         var ids = new List<int>();
