@@ -138,6 +138,31 @@ public sealed class AlignCliTests : CliFixture
     }
 
     [Fact]
+    public void Cosine_with_min_lr_warm_up_steps_and_tr_dpo_are_reachable_from_the_command_line()
+    {
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "trdpo");
+        var (code, _, error) = Run("dpo", "--model", model, "--dataset", Pairs(), "--output", output, "--max-steps", "4", "--batch-size", "3",
+            "--learning-rate", "1e-3", "--lr_scheduler_type", "cosine_with_min_lr", "--min-lr", "1e-4", "--warmup-steps", "2",
+            "--sync-ref-model", "--ref-model-mixup-alpha", "1", "--ref-model-sync-steps", "1");
+        Assert.True(code == 0, error);
+        var metrics = File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        // Warm-up 0, ½ of the peak; then cosine from the peak (progress 0) towards the floor: ½(1 + cos(π/2))·0.9 + 0.1 at step 4.
+        Assert.Equal([0, 5e-4, 1e-3, 1e-3 * (0.5 * 0.9 + 0.1)], metrics.Select(m => m["learning_rate"]!.GetValue<double>()), new Tolerance(1e-12));
+        Assert.All(metrics.Skip(1), m => Assert.Equal(Math.Log(2), m["loss"]!.GetValue<double>(), 5));   // α = 1 every step: reference = policy
+
+        var (refused, _, why) = Run("dpo", "--model", model, "--dataset", Pairs(), "--output", Path.Combine(_models.Root, "trdpo-lora"), "--lora-rank", "2", "--sync-ref-model");
+        Assert.Equal(2, refused);
+        Assert.Contains("--sync-ref-model", why);
+    }
+
+    sealed class Tolerance(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
+
+        public int GetHashCode(double obj) => 0;
+    }
+
+    [Fact]
     public void A_missing_dataset_file_and_an_unknown_command_are_named()
     {
         string missing = Path.Combine(_models.Root, "nope.jsonl");

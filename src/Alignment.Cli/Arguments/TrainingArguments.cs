@@ -7,6 +7,9 @@ internal sealed class TrainingArguments : IArgumentGroup
     public Option<bool> Resume { get; } = CliOption.Flag("resume", "Continue from the newest complete checkpoint in the output folder.");
     public Option<string?> LoggingDir { get; } = CliOption.Text("logging-dir", "Also write every metric as TensorBoard scalars into this folder.", null);
     readonly Option<double?> _learningRate, _warmupRatio, _weightDecay, _maxGradNorm;
+    readonly Option<int?> _warmupSteps = CliOption.Int("warmup-steps", "Steps of linear warm-up; above 0 it replaces --warmup-ratio.", 0);
+    readonly Option<double?> _minLr = CliOption.Double("min-lr", "cosine_with_min_lr: the learning rate at the last step.", null);
+    readonly Option<double?> _minLrRate = CliOption.Double("min-lr-rate", "cosine_with_min_lr: the learning rate at the last step as a share of the peak.", null);
     readonly Option<string?> _schedule;
     readonly Option<int?> _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps;
     readonly Option<int?> _saveTotalLimit = CliOption.Int("save-total-limit", "Keep only the newest N checkpoints (and the best one).", null);
@@ -27,8 +30,8 @@ internal sealed class TrainingArguments : IArgumentGroup
     public TrainingArguments(TrainingOptions defaults, string stepsMeaning = "optimizer steps", string batchMeaning = "examples per forward pass")
     {
         _learningRate = CliOption.Double("learning-rate", "Peak learning rate of AdamW.", defaults.LearningRate);
-        _schedule = CliOption.Choice("lr-scheduler-type", "Learning-rate schedule after warm-up.", defaults.Schedule.ToString().ToLowerInvariant(),
-            Enum.GetNames<LearningRateSchedule>().Select(n => n.ToLowerInvariant()).ToArray());
+        _schedule = CliOption.Choice("lr-scheduler-type", "Learning-rate schedule (transformers' names; constant ignores warm-up).", ScheduleName(defaults.Schedule),
+            Enum.GetValues<LearningRateSchedule>().Select(ScheduleName).ToArray());
         _warmupRatio = CliOption.Double("warmup-ratio", "Share of the steps with a linear warm-up.", defaults.WarmupRatio);
         _weightDecay = CliOption.Double("weight-decay", "AdamW weight decay.", defaults.WeightDecay);
         _maxGradNorm = CliOption.Double("max-grad-norm", "Clip the global gradient norm to this (0 = no clipping).", defaults.MaxGradNorm);
@@ -42,8 +45,12 @@ internal sealed class TrainingArguments : IArgumentGroup
         Output.Required = true;
     }
 
-    public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _weightDecay, _maxGradNorm,
+    public IEnumerable<Option> Options => new Option[] { Output, Resume, LoggingDir, _learningRate, _schedule, _warmupRatio, _warmupSteps, _minLr, _minLrRate, _weightDecay, _maxGradNorm,
                      _batchSize, _accumulation, _epochs, _maxSteps, _seed, _saveSteps, _evalSteps, _skipNonFinite, _bestMetric, _patience, _greaterIsBetter, _saveTotalLimit, _changedConfig, _checkpointing, _bf16, _fp16, _bucket };
+
+    /// <summary>transformers' name of a schedule: <c>cosine_with_min_lr</c> for <see cref="LearningRateSchedule.CosineWithMinLr"/>.</summary>
+    static string ScheduleName(LearningRateSchedule schedule) =>
+        string.Concat(schedule.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>Early stopping when a metric or a patience is given (transformers' EarlyStoppingCallback), else null.</summary>
     EarlyStopping? EarlyStoppingOf(ParseResult parse)
@@ -62,8 +69,11 @@ internal sealed class TrainingArguments : IArgumentGroup
         var options = new TrainingOptions
         {
             LearningRate = parse.GetValue(_learningRate)!.Value,
-            Schedule = Enum.Parse<LearningRateSchedule>(parse.GetValue(_schedule)!, ignoreCase: true),
+            Schedule = Enum.GetValues<LearningRateSchedule>().First(schedule => ScheduleName(schedule) == parse.GetValue(_schedule)),
             WarmupRatio = parse.GetValue(_warmupRatio)!.Value,
+            WarmupSteps = parse.GetValue(_warmupSteps)!.Value,
+            MinLr = parse.GetValue(_minLr),
+            MinLrRate = parse.GetValue(_minLrRate),
             WeightDecay = parse.GetValue(_weightDecay)!.Value,
             MaxGradNorm = parse.GetValue(_maxGradNorm)!.Value,
             BatchSize = parse.GetValue(_batchSize)!.Value,

@@ -15,13 +15,20 @@ internal static class DpoCommand
         var sftDataset = CliOption.Text("sft-dataset", "SFT data (JSONL) mixed into training against forgetting.");
         var sftWeight = CliOption.Double("sft-weight", "Interleaved: the weight of the SFT loss; sequential: the share of SFT steps.", new SftMix([]).Weight);
         var sftMode = CliOption.Choice("sft-mix-mode", "How SFT data is mixed in.", "interleaved", ["interleaved", "sequential"]);
+        var syncReference = CliOption.Flag("sync-ref-model", "TR-DPO: move the reference towards the policy every --ref-model-sync-steps steps (full-weight training).");
+        var mixupAlpha = CliOption.Double("ref-model-mixup-alpha", "TR-DPO: reference ← α·policy + (1 − α)·reference.", new ReferenceSync().MixupAlpha);
+        var syncSteps = CliOption.Int("ref-model-sync-steps", "TR-DPO: optimizer steps between reference updates.", new ReferenceSync().SyncSteps);
         var command = CliCommand.New("dpo", "Preference training: DPO and its family, CPO/SimPO, ORPO; KTO on unpaired data.",
-            model, data, training, loss, reference, precompute, sftDataset, sftWeight, sftMode);
+            model, data, training, loss, reference, precompute, sftDataset, sftWeight, sftMode, syncReference, mixupAlpha, syncSteps);
         command.SetAction(parse =>
         {
             IPreferenceLoss objective = loss.Create(parse);     // unknown names and bad values fail here, before any loading
             TrainingOptions options = training.Read(parse);
             LoraOptions? lora = model.Lora(parse);
+            ReferenceSync? sync = parse.GetValue(syncReference) ? new ReferenceSync(parse.GetValue(mixupAlpha)!.Value, parse.GetValue(syncSteps)!.Value) : null;
+            sync?.Validate();
+            if (sync is not null && (lora is not null || parse.GetValue(precompute)))
+                throw new ArgumentException($"--sync-ref-model updates a reference model of its own; it cannot be combined with {(lora is not null ? "--lora-rank (the reference is the base with the adapters off)" : "--precompute-ref-logps (they assume a fixed reference)")}.");
             DataSource source = data.Open(parse, model.Tokenizer(parse));
             options = options with { PaddingValue = source.PaddingValue };
             bool resume = parse.GetValue(training.Resume);
@@ -42,7 +49,7 @@ internal static class DpoCommand
                 using (kto)
                 using (ktoReference)
                 {
-                    TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, logger: context.Logger, callbacks: context.Callbacks).Train(train, eval, resume, context.Cancel);
+                    TrainingResult unpaired = new PreferenceTrainer(kto, objective, options, ktoReference, logger: context.Logger, callbacks: context.Callbacks) { SyncReference = sync }.Train(train, eval, resume, context.Cancel);
                     return context.Finish(kto.Model, unpaired, options.OutputDir!, "examples", source.TrainReport, source.EvalReport);
                 }
             }
@@ -65,7 +72,7 @@ internal static class DpoCommand
                         precomputed.Save(Path.Combine(options.OutputDir!, "reference_logps.tsv"));
                 }
                 TrainingResult result = new PreferenceTrainer(policy, objective, options, precomputed is null ? referenceModel : null, precomputed, mix, logger: context.Logger, callbacks: context.Callbacks)
-                    .Train(pairs, evalPairs, resume, context.Cancel);
+                    { SyncReference = sync }.Train(pairs, evalPairs, resume, context.Cancel);
                 return context.Finish(policy.Model, result, options.OutputDir!, "pairs", source.TrainReport, source.EvalReport);
             }
         });

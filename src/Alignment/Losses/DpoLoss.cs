@@ -14,12 +14,12 @@ namespace Alignment.Losses;
 /// <item><term>robust</term><description><c>(−(1−ε)·logσ(βΔ) + ε·logσ(−βΔ)) / (1−2ε)</c></description></item>
 /// <item><term>hinge</term><description>SLiC: <c>relu(1 − βΔ)</c></description></item>
 /// <item><term>ipo</term><description><c>(Δ̄ − 1/(2β))²</c>, Δ̄ from per-token averaged log-probabilities</description></item>
-/// <item><term>exo_pair</term><description><c>σ(βΔ)(logσ(βΔ) − log(1−ε)) + σ(−βΔ)(logσ(−βΔ) − log ε)</c>; ε = 10⁻³ when 0</description></item>
+/// <item><term>exo_pair</term><description><c>σ(βΔ)(logσ(βΔ) − log(1−ε)) + σ(−βΔ)(logσ(−βΔ) − log ε)</c>; ε must be above 0 (the EXO paper recommends 10⁻³), as in TRL 1.x</description></item>
 /// <item><term>nca_pair</term><description><c>−logσ(βs_c) − ½logσ(−βs_c) − ½logσ(−βs_r)</c></description></item>
 /// <item><term>sppo_hard</term><description><c>(s_c − 1/(2β))² + (s_r + 1/(2β))²</c></description></item>
 /// <item><term>apo_zero</term><description><c>1 − σ(βc) + σ(βr)</c></description></item>
 /// <item><term>apo_down</term><description><c>σ(βc) + 1 − σ(βΔ)</c></description></item>
-/// <item><term>bco_pair</term><description><c>−logσ(βs_c − δ) − logσ(−(βs_r − δ))</c>, δ the running mean of all rewards</description></item>
+/// <item><term>bco_pair</term><description><c>−logσ(βs_c) − logσ(−βs_r)</c> (TRL 1.x; earlier TRL subtracted a running mean of the rewards from both)</description></item>
 /// <item><term>aot</term><description>sigmoid loss on <c>sort(log π_c − log π_r) − sort(log ref_c − log ref_r)</c> over the batch</description></item>
 /// <item><term>aot_unpaired</term><description>sigmoid loss on <c>sort(c) − sort(r)</c> over the batch (alias <c>aot_pair</c>)</description></item>
 /// <item><term>discopop</term><description><c>−logσ(βΔ)·(1 − σ(βΔ/τ)) + exp(−βΔ)·σ(βΔ/τ)</c>, computed stably</description></item>
@@ -41,15 +41,12 @@ public sealed class DpoLoss : IPreferenceLoss
         "bco_pair", "aot", "aot_unpaired", "discopop", "sigmoid_norm", "sft",
     ];
 
-    const double ExoDefaultSmoothing = 1e-3;
     readonly PreferenceLossOptions _options;
-    double _rewardMean;
-    double _rewardCount = 1e-24;
 
     /// <summary>Creates one loss of the family.</summary>
     /// <param name="type">One of <see cref="Types"/> (or <c>aot_pair</c>, an alias of <c>aot_unpaired</c>).</param>
     /// <param name="options">Hyper-parameters; defaults when null.</param>
-    /// <exception cref="ArgumentException">Unknown type, or an option out of range.</exception>
+    /// <exception cref="ArgumentException">Unknown type, an option out of range, or <c>exo_pair</c> without label smoothing.</exception>
     public DpoLoss(string type, PreferenceLossOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(type);
@@ -58,6 +55,8 @@ public sealed class DpoLoss : IPreferenceLoss
             throw new ArgumentException($"Unknown DPO loss type '{type}'. Known: {string.Join(", ", Types)}.", nameof(type));
         _options = options ?? new PreferenceLossOptions();
         _options.Validate();
+        if (normalized == "exo_pair" && _options.LabelSmoothing == 0)
+            throw new ArgumentException("exo_pair needs label_smoothing > 0 (with 0 its loss is +∞); the EXO paper recommends 1e-3.", nameof(options));
         Name = normalized;
         bool needsReference = normalized != "sft" && !_options.ReferenceFree;
         Requirements = new LossRequirements(PreferenceDataKind.Paired, needsReference,
@@ -75,16 +74,6 @@ public sealed class DpoLoss : IPreferenceLoss
 
     /// <summary>The options this loss was created with.</summary>
     public PreferenceLossOptions Options => _options;
-
-    /// <summary>
-    /// bco_pair's running mean δ of the rewards seen so far and the count behind it (as TRL's <c>RunningMoments</c>);
-    /// save and restore it with a checkpoint.
-    /// </summary>
-    public (double Mean, double Count) RunningRewardMean
-    {
-        get => (_rewardMean, _rewardCount);
-        set => (_rewardMean, _rewardCount) = value;
-    }
 
     /// <inheritdoc />
     public PreferenceLossOutput Compute(PreferenceForward forward)
@@ -115,14 +104,14 @@ public sealed class DpoLoss : IPreferenceLoss
                 .add(LossMath.LogSigmoid(delta.mul(-beta)).mul(smoothing)).div(1 - 2 * smoothing),
             "hinge" => delta.mul(-beta).add(1).relu(),
             "ipo" => delta.sub(1 / (2 * beta)).square(),
-            "exo_pair" => Exo(delta.mul(beta), smoothing == 0 ? ExoDefaultSmoothing : smoothing),
+            "exo_pair" => Exo(delta.mul(beta), smoothing),
             "nca_pair" => LossMath.LogSigmoid(chosenScore.mul(beta)).neg()
                 .sub(LossMath.LogSigmoid(chosenScore.mul(-beta)).mul(0.5))
                 .sub(LossMath.LogSigmoid(rejectedScore.mul(-beta)).mul(0.5)),
             "sppo_hard" => chosenScore.sub(0.5 / beta).square().add(rejectedScore.add(0.5 / beta).square()),
             "apo_zero" => chosenRatio.mul(-beta).sigmoid().add(rejectedRatio.mul(beta).sigmoid()), // 1 − σ(x) = σ(−x)
             "apo_down" => chosenRatio.mul(beta).sigmoid().add(delta.mul(-beta).sigmoid()),
-            "bco_pair" => Bco(chosenScore.mul(beta), rejectedScore.mul(beta)),
+            "bco_pair" => LossMath.LogSigmoid(chosenScore.mul(beta)).neg().sub(LossMath.LogSigmoid(rejectedScore.mul(-beta))),
             "aot" => Smoothed(Sorted(policyChosen.sub(policyRejected)).sub(Sorted(referenceChosen.sub(referenceRejected))).mul(beta), smoothing),
             "aot_unpaired" => Smoothed(Sorted(chosenRatio).sub(Sorted(rejectedRatio)).mul(beta), smoothing),
             "discopop" => DiscoPop(delta.mul(beta), _options.DiscopopTau),
@@ -206,17 +195,6 @@ public sealed class DpoLoss : IPreferenceLoss
         Tensor logistic = LossMath.LogSigmoid(z).neg().mul(z.div(-tau).sigmoid());          // −logσ(z)·(1 − σ(z/τ))
         Tensor exponential = z.neg().add(LossMath.LogSigmoid(z.div(tau))).exp();            // exp(−z)·σ(z/τ)
         return logistic.add(exponential);
-    }
-
-    Tensor Bco(Tensor chosenRewards, Tensor rejectedRewards)
-    {
-        Tensor all = cat([chosenRewards, rejectedRewards]).detach();
-        double batchMean = all.mean().to_type(ScalarType.Float64).item<double>();
-        double count = all.shape[0], total = _rewardCount + count;
-        _rewardMean += (batchMean - _rewardMean) * count / total;
-        _rewardCount = total;
-        return LossMath.LogSigmoid(chosenRewards.sub(_rewardMean)).neg()
-            .sub(LossMath.LogSigmoid(rejectedRewards.sub(_rewardMean).neg()));
     }
 
     static Tensor WpoWeights(CompletionLogProbs chosen, CompletionLogProbs rejected)

@@ -83,6 +83,9 @@ public sealed class ReferenceModel : ICausalLM, IDisposable
         return new ReferenceModel(copy, ownsModel: true, disableAdapters: false);
     }
 
+    /// <summary>Whether the reference is the policy's own base weights (LoRA adapters off) rather than a model of its own.</summary>
+    internal bool SharesPolicyWeights => _disableAdapters;
+
     /// <summary>The decoder whose weights the reference uses (shared with the policy when it shares the base).</summary>
     public LlamaForCausalLM Model => _model;
 

@@ -16,6 +16,7 @@ namespace Alignment.Training;
 internal static class CheckpointFiles
 {
     const string StateFile = "trainer_state.json", WeightsFile = "trainable.safetensors", OptimizerFile = "optimizer.safetensors", MetricsFile = "metrics.jsonl";
+    const string ExtraFile = "extra_state.safetensors";
 
     /// <summary>Appends one metrics line (non-finite values as null).</summary>
     public static void AppendMetrics(string folder, IReadOnlyDictionary<string, double> metrics)
@@ -42,7 +43,8 @@ internal static class CheckpointFiles
     public static string FolderOf(string folder, int step) => Path.Combine(folder, $"checkpoint-{step}");
 
     /// <summary>Writes checkpoint-<paramref name="step"/>; returns its folder.</summary>
-    public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer, JsonObject state)
+    public static string Save(string folder, int step, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer, JsonObject state,
+        IReadOnlyList<(string Name, Tensor Tensor)>? extra = null)
     {
         string final = FolderOf(folder, step);
         string temporary = final + ".tmp";
@@ -51,6 +53,8 @@ internal static class CheckpointFiles
         Directory.CreateDirectory(temporary);
         SafeTensors.Save(Path.Combine(temporary, WeightsFile), trainable.Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Parameter)));
         optimizer.Save(Path.Combine(temporary, OptimizerFile));
+        if (extra is { Count: > 0 })
+            SafeTensors.Save(Path.Combine(temporary, ExtraFile), extra.Select(e => new KeyValuePair<string, Tensor>(e.Name, e.Tensor)));
         state["global_step"] = step;
         File.WriteAllText(Path.Combine(temporary, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         if (Directory.Exists(final))
@@ -74,9 +78,10 @@ internal static class CheckpointFiles
             .Select(d => (Dir: d, Ok: int.TryParse(Path.GetFileName(d)["checkpoint-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int s), Step: s))
             .Where(x => x.Ok).OrderByDescending(x => x.Step).Select(x => x.Dir);
 
-    /// <summary>Copies the saved weights into the trainable parameters, loads the optimizer state, and returns the state JSON.</summary>
+    /// <summary>Copies the saved weights into the trainable parameters (and the extra state into <paramref name="extra"/>), loads the optimizer state, and returns the state JSON.</summary>
     /// <exception cref="InvalidDataException">A file of the checkpoint is damaged, or a trainable weight is missing; the message names the file.</exception>
-    public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer)
+    public static JsonObject Restore(string checkpoint, IReadOnlyList<(string Name, Parameter Parameter)> trainable, AdamW optimizer,
+        IReadOnlyList<(string Name, Tensor Tensor)>? extra = null)
     {
         string statePath = Path.Combine(checkpoint, StateFile);
         JsonObject state;
@@ -89,23 +94,32 @@ internal static class CheckpointFiles
         {
             throw new InvalidDataException($"'{statePath}' is damaged: {e.Message}", e);
         }
-        using (var file = SafeTensorsFile.Open(Path.Combine(checkpoint, WeightsFile)))
-        using (no_grad())
-        {
-            foreach (var (name, parameter) in trainable)
-            {
-                if (!file.Entries.ContainsKey(name))
-                    throw new InvalidDataException($"Checkpoint '{checkpoint}' has no weight '{name}': it was written for a different model or adapter setup.");
-                using Tensor saved = file.Read(name);
-                parameter.copy_(saved);
-            }
-        }
+        CopyInto(checkpoint, WeightsFile, trainable.Select(t => (t.Name, (Tensor)t.Parameter)));
+        if (extra is { Count: > 0 })
+            CopyInto(checkpoint, ExtraFile, extra);
         string optimizerPath = Path.Combine(checkpoint, OptimizerFile);
         if (!File.Exists(optimizerPath))
             throw new InvalidDataException($"'{optimizerPath}' is missing" + (File.Exists(Path.Combine(checkpoint, "optimizer.bin"))
                 ? ": the checkpoint was written by an earlier version of Alignment (optimizer.bin), whose optimizer state this version does not read." : "."));
         optimizer.Load(optimizerPath);
         return state;
+    }
+
+    /// <summary>Copies the tensors of a checkpoint file into <paramref name="targets"/>, each of which it must hold.</summary>
+    static void CopyInto(string checkpoint, string fileName, IEnumerable<(string Name, Tensor Tensor)> targets)
+    {
+        string path = Path.Combine(checkpoint, fileName);
+        if (!File.Exists(path))
+            throw new InvalidDataException($"'{path}' is missing: the checkpoint was written by a run that did not keep this state.");
+        using var file = SafeTensorsFile.Open(path);
+        using var noGrad = no_grad();
+        foreach (var (name, target) in targets)
+        {
+            if (!file.Entries.ContainsKey(name))
+                throw new InvalidDataException($"Checkpoint '{checkpoint}' has no tensor '{name}' in {fileName}: it was written for a different model or setup.");
+            using Tensor saved = file.Read(name);
+            target.copy_(saved);
+        }
     }
 
     static double? StepOf(string line)

@@ -4,6 +4,7 @@ using Alignment.Kernels;
 using Alignment.Losses;
 using Alignment.Models;
 using Microsoft.Extensions.Logging;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Alignment.Training;
@@ -55,6 +56,9 @@ public sealed class PreferenceTrainer
         _callbacks = callbacks?.ToList() ?? [];
     }
 
+    /// <summary>TR-DPO's periodic update of the reference towards the policy (TRL's <c>sync_ref_model</c>), or null for a fixed reference.</summary>
+    public ReferenceSync? SyncReference { get; init; }
+
     /// <summary>Trains on paired data.</summary>
     /// <param name="train">Training pairs.</param>
     /// <param name="eval">Evaluation pairs (evaluated every <see cref="TrainingOptions.EvalSteps"/> and at the end), or null.</param>
@@ -96,6 +100,7 @@ public sealed class PreferenceTrainer
     TrainingResult Run<T>(IReadOnlyList<T> train, IReadOnlyList<T>? eval, Func<Shard<T>, StepOutput> step, Func<T, SourceLocation?> sourceOf,
         Func<IReadOnlyList<T>, IReadOnlyDictionary<string, double>> evaluate, string data, bool resume, CancellationToken cancellationToken)
     {
+        ReferenceModel? synced = SyncedReference();
         _policy.Model.train();
         var task = TrainingTask.Batches(TrainingTask.TrainableOf(_policy.Model), _options, step, sourceOf) with
         {
@@ -103,10 +108,53 @@ public sealed class PreferenceTrainer
             Config = new Dictionary<string, string>
             {
                 ["loss"] = _loss.Name, ["sft_mix"] = _sftMix is null ? "none" : FormattableString.Invariant($"{_sftMix.Mode} {_sftMix.Weight}"), ["train_data"] = data,
+                ["sync_ref_model"] = SyncReference is { } s ? FormattableString.Invariant($"alpha {s.MixupAlpha} every {s.SyncSteps}") : "none",
             },
         };
+        if (synced is not null)
+        {
+            var inner = task.Step;
+            ReferenceSync sync = SyncReference!;
+            task = task with
+            {
+                Step = (examples, context) =>
+                {
+                    var metrics = inner(examples, context);
+                    if ((context.Step + 1) % sync.SyncSteps == 0)
+                        MixIntoReference(synced, sync.MixupAlpha);
+                    return metrics;
+                },
+                ExtraTensors = synced.Model.named_parameters().Select(p => ("reference." + p.name, (Tensor)p.parameter)).ToList(),
+            };
+        }
         using var settings = RunSettings.Apply(_options, _policy.Model, _reference);
         return new TrainingLoop<T>(train, task, _options, _logger, _callbacks).Run(resume, cancellationToken);
+    }
+
+    /// <summary>The reference that <see cref="SyncReference"/> updates, checked to be one it can update; null without syncing.</summary>
+    /// <exception cref="ArgumentException">The options are out of range, or the setup has no separate reference to update.</exception>
+    ReferenceModel? SyncedReference()
+    {
+        if (SyncReference is not { } sync)
+            return null;
+        sync.Validate();
+        if (_precomputed is not null)
+            throw new ArgumentException("sync_ref_model cannot be used with precomputed reference log-probabilities: they assume a fixed reference, which syncing changes.");
+        if (_policy.UsesLora || _reference is ReferenceModel { SharesPolicyWeights: true })
+            throw new ArgumentException("sync_ref_model needs a reference model of its own: with LoRA the reference is the policy's base weights with the adapters off, " +
+                "so there is none to update (TRL refuses this too). Train all weights, or drop sync_ref_model.");
+        return _reference as ReferenceModel ?? throw new ArgumentException(
+            $"sync_ref_model updates a ReferenceModel's weights; the '{_loss.Name}' loss here has {(_reference is null ? "no reference" : "a reference of another kind")}.");
+    }
+
+    /// <summary>TR-DPO: reference ← α·policy + (1 − α)·reference, parameter by parameter, in place.</summary>
+    void MixIntoReference(ReferenceModel reference, double alpha)
+    {
+        using var noGrad = no_grad();
+        using Scalar keep = (1 - alpha).ToScalar(), take = alpha.ToScalar();
+        var policy = _policy.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, target) in reference.Model.named_parameters())
+            target.mul_(keep).add_(policy[name], take);
     }
 
     /// <summary>A preference step, with SFT data mixed in as configured.</summary>

@@ -34,7 +34,7 @@ internal sealed partial class TrainingLoop<T>
         };
         _scaler?.Save(json);
         _task.SaveState?.Invoke(json);
-        string folder = CheckpointFiles.Save(_options.OutputDir!, state.Step, _task.Trainable, optimizer, json);
+        string folder = CheckpointFiles.Save(_options.OutputDir!, state.Step, _task.Trainable, optimizer, json, _task.ExtraTensors);
         LogCheckpoint(_logger, folder);
         if (_options.SaveTotalLimit is { } limit)
             CheckpointFiles.KeepNewest(_options.OutputDir!, limit, state.BestStep);
@@ -49,7 +49,8 @@ internal sealed partial class TrainingLoop<T>
         var config = new JsonObject
         {
             ["learning_rate"] = _options.LearningRate, ["lr_scheduler_type"] = _options.Schedule.ToString().ToLowerInvariant(),
-            ["warmup_ratio"] = _options.WarmupRatio, ["weight_decay"] = _options.WeightDecay, ["per_device_train_batch_size"] = _options.BatchSize,
+            ["warmup_ratio"] = _options.WarmupRatio, ["warmup_steps"] = _options.WarmupSteps, ["min_lr"] = _options.MinLr, ["min_lr_rate"] = _options.MinLrRate,
+            ["weight_decay"] = _options.WeightDecay, ["per_device_train_batch_size"] = _options.BatchSize,
             ["gradient_accumulation_steps"] = _options.GradientAccumulationSteps, ["num_train_epochs"] = _options.Epochs,
             ["max_steps"] = _options.MaxSteps, ["max_grad_norm"] = _options.MaxGradNorm, ["seed"] = _options.Seed,
             ["train_examples"] = _train.Count, ["bf16"] = _options.Bf16, ["fp16"] = _options.Fp16,
@@ -107,7 +108,7 @@ internal sealed partial class TrainingLoop<T>
 
     LoopState Restore(string checkpoint, AdamW optimizer)
     {
-        JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer);
+        JsonObject json = CheckpointFiles.Restore(checkpoint, _task.Trainable, optimizer, _task.ExtraTensors);
         if (!_options.ResumeWithChangedConfig && ConfigChanges(json["config"] as JsonObject) is { Count: > 0 } changes)
             throw new ArgumentException($"The options differ from those '{checkpoint}' was trained with: {string.Join("; ", changes)}. Resume with the " +
                 "same options, or set ResumeWithChangedConfig (align: --resume-with-changed-config) to continue anyway.");

@@ -1,16 +1,22 @@
 namespace Alignment.Training;
 
-/// <summary>How the learning rate moves after warm-up.</summary>
+/// <summary>How the learning rate moves (transformers' <c>lr_scheduler_type</c>).</summary>
 public enum LearningRateSchedule
 {
-    /// <summary>Constant after warm-up.</summary>
+    /// <summary><c>constant</c>: the peak rate at every step, warm-up ignored (as transformers' <c>constant</c>).</summary>
     Constant,
 
-    /// <summary>Linear decay to 0 at the last step (transformers' default).</summary>
+    /// <summary><c>linear</c>: warm-up, then linear decay to 0 at the last step (transformers' default).</summary>
     Linear,
 
-    /// <summary>Half-cosine decay to 0 at the last step.</summary>
+    /// <summary><c>cosine</c>: warm-up, then half-cosine decay to 0 at the last step.</summary>
     Cosine,
+
+    /// <summary><c>constant_with_warmup</c>: warm-up, then the peak rate.</summary>
+    ConstantWithWarmup,
+
+    /// <summary><c>cosine_with_min_lr</c>: warm-up, then half-cosine decay to <c>min_lr</c> (or <c>min_lr_rate</c> × the peak) at the last step.</summary>
+    CosineWithMinLr,
 }
 
 /// <summary>Stop when an evaluation metric stops improving.</summary>
@@ -30,6 +36,15 @@ public sealed record TrainingOptions
 
     /// <summary><c>warmup_ratio</c>: share of the steps with a linear warm-up from 0.</summary>
     public double WarmupRatio { get; init; }
+
+    /// <summary><c>warmup_steps</c>: steps of linear warm-up from 0; when above 0 it is used instead of <see cref="WarmupRatio"/>.</summary>
+    public int WarmupSteps { get; init; }
+
+    /// <summary><c>min_lr</c> of <see cref="LearningRateSchedule.CosineWithMinLr"/>: the rate at the last step.</summary>
+    public double? MinLr { get; init; }
+
+    /// <summary><c>min_lr_rate</c> of <see cref="LearningRateSchedule.CosineWithMinLr"/>: the rate at the last step as a share of the peak.</summary>
+    public double? MinLrRate { get; init; }
 
     /// <summary><c>lr_scheduler_type</c>.</summary>
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Linear;
@@ -137,6 +152,14 @@ public sealed record TrainingOptions
         .Check(LearningRate > 0 && LearningRate <= 1e6, $"learning_rate must be in (0, 1e6], got {LearningRate}.")
         .Check(WeightDecay >= 0 && !double.IsInfinity(WeightDecay), $"weight_decay must be a finite number >= 0, got {WeightDecay}.")
         .Check(WarmupRatio >= 0 && WarmupRatio < 1, $"warmup_ratio must be in [0, 1), got {WarmupRatio}.")
+        .Check(WarmupSteps >= 0, $"warmup_steps must be >= 0, got {WarmupSteps}.")
+        .Check(Enum.IsDefined(Schedule), $"lr_scheduler_type {Schedule} is not a schedule.")
+        .Check(Schedule != LearningRateSchedule.CosineWithMinLr || (MinLr is null) != (MinLrRate is null),
+            "cosine_with_min_lr needs exactly one of min_lr and min_lr_rate.")
+        .Check(MinLr is null || (MinLr >= 0 && MinLr <= LearningRate), $"min_lr must be in [0, learning_rate], got {MinLr}.")
+        .Check(MinLrRate is null or >= 0 and <= 1, $"min_lr_rate must be in [0, 1], got {MinLrRate}.")
+        .Check(Schedule == LearningRateSchedule.CosineWithMinLr || MinLr is null && MinLrRate is null,
+            $"min_lr and min_lr_rate apply to cosine_with_min_lr only, not {Schedule}.")
         .Check(BatchSize >= 1, $"per_device_train_batch_size must be >= 1, got {BatchSize}.")
         .Check(GradientAccumulationSteps >= 1, $"gradient_accumulation_steps must be >= 1, got {GradientAccumulationSteps}.")
         .Check(Epochs >= 1, $"num_train_epochs must be >= 1, got {Epochs}.")
@@ -157,20 +180,28 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// The learning rate of optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>, as
-    /// transformers' schedulers compute it: warm-up <c>s / w</c> with <c>w = ⌈warmup_ratio · T⌉</c>, then linear
-    /// <c>(T − s) / (T − w)</c>, cosine <c>½(1 + cos(π (s − w) / (T − w)))</c> or constant, times the peak rate.
+    /// transformers' schedulers compute it: warm-up <c>s / w</c> with <c>w = warmup_steps</c> when above 0, else
+    /// <c>⌈warmup_ratio · T⌉</c>; then, with progress <c>p = (s − w) / (T − w)</c>, linear <c>1 − p</c>, cosine
+    /// <c>½(1 + cos πp)</c>, cosine with a floor <c>½(1 + cos πp)(1 − m) + m</c> where <c>m = min_lr_rate</c> or
+    /// <c>min_lr / learning_rate</c>, constant 1 — times the peak rate. <c>constant</c> has no warm-up.
     /// </summary>
     public double LearningRateAt(int step, int totalSteps)
     {
-        int warmup = (int)Math.Ceiling(WarmupRatio * totalSteps);
+        if (Schedule == LearningRateSchedule.Constant)
+            return LearningRate;
+        int warmup = WarmupSteps > 0 ? WarmupSteps : (int)Math.Ceiling(WarmupRatio * totalSteps);
         if (step < warmup)
             return LearningRate * step / Math.Max(1, warmup);
+        double progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
+        double cosine = 0.5 * (1 + Math.Cos(Math.PI * progress));
+        double floor = MinLrRate ?? (MinLr ?? 0) / LearningRate;
         double factor = Schedule switch
         {
-            LearningRateSchedule.Constant => 1,
-            LearningRateSchedule.Linear => Math.Max(0, (double)(totalSteps - step) / Math.Max(1, totalSteps - warmup)),
-            _ => Math.Max(0, 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, totalSteps - warmup)))),
+            LearningRateSchedule.ConstantWithWarmup => 1,
+            LearningRateSchedule.Linear => (double)(totalSteps - step) / Math.Max(1, totalSteps - warmup),
+            LearningRateSchedule.CosineWithMinLr => cosine * (1 - floor) + floor,
+            _ => cosine,
         };
-        return LearningRate * factor;
+        return LearningRate * Math.Max(0, factor);
     }
 }

@@ -33,11 +33,14 @@ internal sealed record TrainingTask<T>(
     /// <summary>The trainer's own settings recorded with each checkpoint (the loss, …); a resume with other values refuses.</summary>
     public IReadOnlyDictionary<string, string>? Config { get; init; }
 
-        /// <summary>Adds the trainer's own state (beyond weights and optimizer) to a checkpoint's state JSON.</summary>
+    /// <summary>Adds the trainer's own state (beyond weights and optimizer) to a checkpoint's state JSON.</summary>
     public Action<JsonObject>? SaveState { get; init; }
 
     /// <summary>Restores what <see cref="SaveState"/> wrote.</summary>
     public Action<JsonObject>? RestoreState { get; init; }
+
+    /// <summary>Tensors beyond the trainable weights that change during training (TR-DPO's synced reference): each checkpoint saves them, a resume copies them back in place.</summary>
+    public IReadOnlyList<(string Name, TorchSharp.torch.Tensor Tensor)>? ExtraTensors { get; init; }
 }
 
 /// <summary>

@@ -48,13 +48,6 @@ public sealed class ChatTemplateTests
         return ChatTemplate.Parse(Source(name), tokenizer, all, name, time: new FixedClock(new DateTimeOffset(2026, 12, 7, 9, 30, 0, TimeSpan.Zero)));
     }
 
-    sealed class FixedClock(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-
-        public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
-    }
-
     const string Llama3Turns = "<|start_header_id|>user<|end_header_id|>\n\nhello world<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nthe world<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     const string Llama3Answered = "<|start_header_id|>user<|end_header_id|>\n\nhello world<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nthe world<|eot_id|>";
     const string ChatMlTurns = "<|im_start|>user\nhello world<|im_end|>\n<|im_start|>assistant\nthe world<|im_end|>\n<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n";

@@ -11,13 +11,6 @@ public sealed class JinjaInterpreterTests
 {
     static readonly DateTimeOffset Now = new(2026, 12, 7, 9, 30, 0, TimeSpan.Zero);   // a Monday
 
-    sealed class FixedClock : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => Now;
-
-        public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
-    }
-
     static readonly Dictionary<string, object?> Variables = new()
     {
         ["x"] = 1L,
@@ -29,7 +22,7 @@ public sealed class JinjaInterpreterTests
     };
 
     static string Render(string source) =>
-        ChatTemplate.Parse(source, variables: Variables, time: new FixedClock()).RenderText([], addGenerationPrompt: false);
+        ChatTemplate.Parse(source, variables: Variables, time: new FixedClock(Now)).RenderText([], addGenerationPrompt: false);
 
     [Theory]
     // arithmetic and printing as Python prints
