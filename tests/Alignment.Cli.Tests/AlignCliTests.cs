@@ -259,15 +259,21 @@ public sealed class RlCliTests : IDisposable
         string output = Path.Combine(_models.Root, command);
 
         var text = new StringWriter();
+        string[] grpo = command == "grpo"
+            ? ["--loss-type", "dr_grpo", "--epsilon-high", "0.28", "--importance_sampling_level", "sequence", "--scale-rewards", "batch",
+               "--mask-truncated-completions", "--num_iterations", "2"]
+            : [];
         int code = AlignCli.Run([command, "--model", model, "--reward-model", rewardFolder, "--dataset", prompts, "--output", output,
             "--max-steps", "2", "--batch-size", "2", "--num-generations", "2", "--response-length", "4", "--learning-rate", "1e-3",
-            "--kl-coef", "0.05", "--missing-eos-penalty", "1.0"], text, text);
+            "--kl-coef", "0.05", "--missing-eos-penalty", "1.0", .. grpo], text, text);
 
         Assert.True(code == 0, text.ToString());
         Assert.Contains("objective/scores", text.ToString());
         Assert.Contains("step 2/2 objective/rlhf_reward", text.ToString()); // the progress line shows a metric PPO has
         Assert.Equal(2, File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Length);
         Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+        if (command == "grpo")
+            Assert.Contains("\"clip_ratio/high_mean\"", File.ReadAllText(Path.Combine(output, "metrics.jsonl")));
     }
 
     [Fact]

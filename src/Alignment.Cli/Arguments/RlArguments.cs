@@ -9,12 +9,18 @@ internal sealed class RlArguments : IArgumentGroup
     public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label).", null, "reward_model_path", "reward-model-path");
     readonly Option<double?> _klCoef = CliOption.Double("kl-coef", "β of the KL penalty to the reference.", Defaults.KlCoef);
     readonly Option<string?> _klEstimator = CliOption.Choice("kl-estimator", "Per-token KL estimator.", "k1", ["k1", "k3"]);
-    readonly Option<double?> _clipRange = CliOption.Double("cliprange", "ε of the clipped surrogate.", Defaults.ClipRange);
+    readonly Option<double?> _clipRange = CliOption.Double("cliprange", "ε of the clipped surrogate (the lower clip 1 − ε).", Defaults.ClipRange, "epsilon");
+    readonly Option<double?> _epsilonHigh = CliOption.Double("epsilon-high", "GRPO/RLOO: the upper clip 1 + ε_high (DAPO's clip-higher); --cliprange when not given.", Defaults.EpsilonHigh);
+    readonly Option<string?> _lossType = CliOption.Choice("loss-type", "GRPO/RLOO: how the per-token loss is averaged (grpo, bnpo, dr_grpo, dapo).", "dapo",
+        ["grpo", "bnpo", "dr_grpo", "dapo"]);
+    readonly Option<string?> _samplingLevel = CliOption.Choice("importance-sampling-level", "GRPO/RLOO: token ratios, or GSPO's sequence-level ratio.", "token", ["token", "sequence"]);
+    readonly Option<string?> _scaleRewards = CliOption.Choice("scale-rewards", "GRPO: divide centred rewards by the group's std, the batch's, or nothing.", "group", ["group", "batch", "none"]);
+    readonly Option<bool> _maskTruncated = CliOption.Flag("mask-truncated-completions", "Completions that end without EOS take no part in the loss.");
     readonly Option<double?> _clipRangeValue = CliOption.Double("cliprange-value", "Clip range of the value loss.", Defaults.ClipRangeValue);
     readonly Option<double?> _vfCoef = CliOption.Double("vf-coef", "Weight of the value loss.", Defaults.VfCoef);
     readonly Option<double?> _gamma = CliOption.Double("gamma", "Discount of GAE.", Defaults.Gamma);
     readonly Option<double?> _lambda = CliOption.Double("lam", "λ of GAE.", Defaults.Lambda);
-    readonly Option<int?> _ppoEpochs = CliOption.Int("num-ppo-epochs", "Passes over each rollout.", Defaults.PpoEpochs);
+    readonly Option<int?> _ppoEpochs = CliOption.Int("num-ppo-epochs", "Passes over each rollout (GRPO's num_iterations μ).", Defaults.PpoEpochs, "num_iterations", "num-iterations");
     readonly Option<int?> _miniBatches = CliOption.Int("num-mini-batches", "Minibatches per pass.", Defaults.MiniBatches);
     readonly Option<int?> _responseLength = CliOption.Int("response-length", "New tokens per completion.", Defaults.ResponseLength, "max_completion_length");
     readonly Option<double?> _temperature = CliOption.Double("temperature", "Sampling temperature of the rollouts.", Defaults.Temperature);
@@ -29,7 +35,8 @@ internal sealed class RlArguments : IArgumentGroup
     public RlArguments() => RewardModel.Required = true;
 
     public IEnumerable<Option> Options => new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
-                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations, _klTarget, _klHorizon, _entropyCoef };
+                     _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations, _klTarget, _klHorizon, _entropyCoef,
+                     _epsilonHigh, _lossType, _samplingLevel, _scaleRewards, _maskTruncated };
 
     /// <summary>The options, validated together with the engine's (every bad value named at once).</summary>
     public PpoOptions Read(ParseResult parse, RlAlgorithm algorithm, Training.TrainingOptions training)
@@ -56,6 +63,11 @@ internal sealed class RlArguments : IArgumentGroup
             KlTarget = parse.GetValue(_klTarget),
             KlHorizon = parse.GetValue(_klHorizon)!.Value,
             EntropyCoef = parse.GetValue(_entropyCoef)!.Value,
+            EpsilonHigh = parse.GetValue(_epsilonHigh),
+            LossType = parse.GetValue(_lossType) switch { "grpo" => GrpoLossType.Grpo, "bnpo" => GrpoLossType.Bnpo, "dr_grpo" => GrpoLossType.DrGrpo, _ => GrpoLossType.Dapo },
+            ImportanceSamplingLevel = parse.GetValue(_samplingLevel) == "sequence" ? ImportanceSamplingLevel.Sequence : ImportanceSamplingLevel.Token,
+            ScaleRewards = parse.GetValue(_scaleRewards) switch { "batch" => RewardScaling.Batch, "none" => RewardScaling.None, _ => RewardScaling.Group },
+            MaskTruncatedCompletions = parse.GetValue(_maskTruncated),
         };
         options.Validate();
         return options;

@@ -131,6 +131,7 @@ public sealed class PpoLoop
         Tensor klPerSequence = kl.sum(1);
         Tensor nonScore = klPerSequence.mul(-KlCoef);
         var (advantages, returns) = Advantages(rollout, kl, nonScore, processes);
+        Tensor lossMask = _options.MaskTruncatedCompletions ? rollout.Mask.logical_and(EndedWithEos(rollout).unsqueeze(1)) : rollout.Mask;
 
         // num_ppo_epochs passes over shuffled minibatches of the global rollout; one optimizer update per gradient_accumulation_steps minibatches.
         int perMini = (int)Math.Ceiling((double)globalRows / _options.MiniBatches);
@@ -142,7 +143,7 @@ public sealed class PpoLoop
             for (int start = 0; start < globalRows; start += perMini)
             {
                 long[] index = shuffled.Skip(start).Take(perMini).Where(i => i >= firstRow && i < firstRow + rows).Select(i => (long)(i - firstRow)).ToArray();
-                minibatches.Add(new MicroBatch(() => Update(rollout, advantages, returns, index), () => $"rollout of step {context.Step + 1}"));
+                minibatches.Add(new MicroBatch(() => Update(rollout, lossMask, advantages, returns, index), () => $"rollout of step {context.Step + 1}"));
             }
         }
         foreach (MicroBatch[] update in minibatches.Chunk(_options.Training.GradientAccumulationSteps))
@@ -165,7 +166,30 @@ public sealed class PpoLoop
             KlCoef = _controller.Value;
         }
         metrics["kl_coef"] = KlCoef;
+        if (_options.Algorithm != RlAlgorithm.Ppo)
+            AddGroupMetrics(rollout, processes, metrics);
         return metrics;
+    }
+
+    /// <summary>[B] whether each completion of the rollout ended with an EOS token.</summary>
+    static Tensor EndedWithEos(Rollout rollout) =>
+        tensor(rollout.Completions.Select(c => c.Reason == FinishReason.EndOfSequence).ToArray(), device: rollout.Mask.device);
+
+    /// <summary>TRL's GRPO metrics over every process: <c>reward</c>, <c>reward_std</c>, <c>frac_reward_zero_std</c>, <c>completions/mean_length</c>, <c>completions/clipped_ratio</c>.</summary>
+    void AddGroupMetrics(Rollout rollout, IProcessGroup processes, Dictionary<string, double> metrics)
+    {
+        var stds = rollout.Scores.Chunk(Group).Select(group =>
+        {
+            double mean = group.Average();
+            return Math.Sqrt(group.Sum(x => (x - mean) * (x - mean)) / (group.Length - 1));
+        }).ToList();
+        double[] totals = processes.AllReduceSum(rollout.Scores.Sum(), rollout.Scores.Length, stds.Sum(), stds.Count(s => s == 0), stds.Count,
+            rollout.Completions.Sum(c => (double)c.Tokens.Length), rollout.Completions.Count(c => c.Reason != FinishReason.EndOfSequence));
+        metrics["reward"] = totals[0] / totals[1];
+        metrics["reward_std"] = totals[2] / totals[4];
+        metrics["frac_reward_zero_std"] = totals[3] / totals[4];
+        metrics["completions/mean_length"] = totals[5] / totals[1];
+        metrics["completions/clipped_ratio"] = totals[6] / totals[1];
     }
 
     /// <summary>The sampling seed of each of <paramref name="count"/> rollout rows from global row <paramref name="firstRow"/>.</summary>
@@ -185,7 +209,7 @@ public sealed class PpoLoop
                 var (advantages, returns) = RlMath.Gae(rewards, rollout.OldValues, rollout.Mask, _options.Gamma, _options.Lambda);
                 return (RlMath.Whiten(advantages, rollout.Mask, processes: processes), returns);
             case RlAlgorithm.Grpo:
-                Tensor grouped = RlMath.GroupNormalized(scores, Group).unsqueeze(1).mul(rollout.Mask);
+                Tensor grouped = RlMath.GroupAdvantages(scores, Group, _options.ScaleRewards, processes).unsqueeze(1).mul(rollout.Mask);
                 return (grouped, zeros_like(grouped));
             default:
                 Tensor leaveOneOut = RlMath.LeaveOneOut(scores.add(nonScore), Group).unsqueeze(1).mul(rollout.Mask);
@@ -193,40 +217,60 @@ public sealed class PpoLoop
         }
     }
 
-    /// <summary>The clipped-surrogate loss (plus value, KL and entropy terms) of one minibatch of the rollout.</summary>
-    StepOutput Update(Rollout rollout, Tensor advantages, Tensor returns, long[] rows)
+    /// <summary>
+    /// The loss of one minibatch of the rollout. PPO: the clipped surrogate's token mean plus the value loss. GRPO and
+    /// RLOO: TRL's per-token objective (clip-higher, token- or sequence-level ratios, GRPO's k3 KL per token) reduced by
+    /// <see cref="PpoOptions.LossType"/>. An entropy bonus when asked.
+    /// </summary>
+    StepOutput Update(Rollout rollout, Tensor lossMask, Tensor advantages, Tensor returns, long[] rows)
     {
+        bool ppo = _options.Algorithm == RlAlgorithm.Ppo;
         if (rows.Length == 0) // the minibatch holds none of this process's rows: no gradient, the same metric names
             return new StepOutput(zeros(1).sum(), UpdateMetricNames().ToDictionary(name => name, _ => zeros(1).sum()), 0) { Items = 0 };
         Tensor index = tensor(rows, device: rollout.Mask.device);
-        Tensor mask = rollout.Mask.index_select(0, index);
+        Tensor mask = lossMask.index_select(0, index);
         Tensor hidden = _policy.Model.Forward(rollout.Batch.InputIds.index_select(0, index), rollout.Batch.AttentionMask.index_select(0, index));
         Tensor logProbs = TokenLogProbs.FromHidden(hidden, _policy.Model.LmHeadWeight, rollout.Batch.Targets.index_select(0, index));
-        var (policyLoss, clipFraction, approxKl, ratio) = RlMath.ClippedSurrogate(logProbs, rollout.OldLogProbs.index_select(0, index),
-            advantages.index_select(0, index), mask, _options.ClipRange);
-        Tensor loss = policyLoss;
-        var metrics = new Dictionary<string, Tensor>
+        Tensor oldLogProbs = rollout.OldLogProbs.index_select(0, index);
+        Tensor rowAdvantages = advantages.index_select(0, index);
+        var (surrogate, clipFraction, approxKl, ratio) = RlMath.ClippedSurrogate(logProbs, oldLogProbs, rowAdvantages, mask, _options.ClipRange);
+        var metrics = new Dictionary<string, Tensor> { ["policy/clipfrac_avg"] = clipFraction, ["policy/approxkl_avg"] = approxKl, ["val/ratio"] = ratio };
+        Tensor loss;
+        double items;
+        if (ppo)
         {
-            ["loss/policy_avg"] = policyLoss.detach(), ["policy/clipfrac_avg"] = clipFraction, ["policy/approxkl_avg"] = approxKl, ["val/ratio"] = ratio,
-        };
-        if (_valueHead is not null)
-        {
-            Tensor values = _valueHead.PerToken(hidden).to_type(logProbs.dtype);
+            Tensor policyLoss = surrogate;
+            Tensor values = _valueHead!.PerToken(hidden).to_type(logProbs.dtype);
             var (valueLoss, valueClip) = RlMath.ClippedValueLoss(values, rollout.OldValues.index_select(0, index), returns.index_select(0, index), mask, _options.ClipRangeValue);
-            loss = loss.add(valueLoss.mul(_options.VfCoef));
+            loss = policyLoss.add(valueLoss.mul(_options.VfCoef));
+            metrics["loss/policy_avg"] = policyLoss.detach();
             metrics["loss/value_avg"] = valueLoss.detach();
             metrics["val/clipfrac_avg"] = valueClip;
+            items = mask.sum().item<long>();
         }
-        if (_options.Algorithm == RlAlgorithm.Grpo && KlCoef > 0)
-            loss = loss.add(RlMath.MaskedMean(RlMath.Kl(logProbs, rollout.ReferenceLogProbs.index_select(0, index), KlEstimator.K3), mask).mul(KlCoef));
+        else
+        {
+            var (perToken, low, high) = RlMath.ClippedPerToken(logProbs, oldLogProbs, rowAdvantages, mask,
+                _options.ClipRange, _options.EpsilonHigh ?? _options.ClipRange, _options.ImportanceSamplingLevel);
+            metrics["loss/policy_avg"] = RlMath.MaskedMean(perToken, mask).detach();
+            if (_options.Algorithm == RlAlgorithm.Grpo && KlCoef > 0)
+                perToken = perToken.add(RlMath.Kl(logProbs, rollout.ReferenceLogProbs.index_select(0, index), KlEstimator.K3).mul(KlCoef));
+            loss = RlMath.Reduce(perToken, mask, _options.LossType, _options.ResponseLength);
+            metrics["clip_ratio/low_mean"] = RlMath.MaskedMean(low.to_type(logProbs.dtype), mask).detach();
+            metrics["clip_ratio/high_mean"] = RlMath.MaskedMean(high.to_type(logProbs.dtype), mask).detach();
+            metrics["clip_ratio/region_mean"] = RlMath.MaskedMean(low.logical_or(high).to_type(logProbs.dtype), mask).detach();
+            // dapo: the token mean over the whole update (every minibatch, every process); the others: minibatches weigh equally.
+            items = _options.LossType == GrpoLossType.Dapo ? mask.sum().item<long>() : 1;
+        }
         if (_options.EntropyCoef > 0)
             loss = loss.sub(RlMath.MaskedMean(logProbs.neg(), mask).mul(_options.EntropyCoef));
         long tokens = mask.sum().item<long>();
-        return new StepOutput(loss, metrics, tokens) { Items = tokens };
+        return new StepOutput(loss, metrics, tokens) { Items = items };
     }
 
     IEnumerable<string> UpdateMetricNames() =>
-        _valueHead is null ? ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio"]
+        _valueHead is null
+            ? ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"]
             : ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "loss/value_avg", "val/clipfrac_avg"];
 
     /// <summary>Samples each evaluation prompt once with a fixed seed and reports the mean score and KL.</summary>

@@ -16,6 +16,48 @@ public enum RlAlgorithm
 }
 
 /// <summary>
+/// How GRPO and RLOO reduce the per-token loss of a minibatch to a scalar (TRL's <c>loss_type</c>); m the completion
+/// mask, ℓ the per-token loss, B the minibatch's completions, L <c>response_length</c>.
+/// </summary>
+public enum GrpoLossType
+{
+    /// <summary><c>grpo</c>: each completion's token mean, then the mean over completions: <c>mean_b(Σ_t ℓm / Σ_t m)</c>; minibatches weigh equally.</summary>
+    Grpo,
+
+    /// <summary><c>bnpo</c>: the token mean over the minibatch, <c>Σ ℓm / Σ m</c>; minibatches weigh equally.</summary>
+    Bnpo,
+
+    /// <summary><c>dr_grpo</c> (Dr. GRPO): <c>Σ ℓm / (B · L)</c>, free of the length bias; minibatches weigh equally.</summary>
+    DrGrpo,
+
+    /// <summary><c>dapo</c> (TRL's default): the token mean over every minibatch of the update on every process, <c>Σ ℓm / Σ m</c> globally.</summary>
+    Dapo,
+}
+
+/// <summary>Whose ratio GRPO clips (TRL's <c>importance_sampling_level</c>).</summary>
+public enum ImportanceSamplingLevel
+{
+    /// <summary><c>token</c>: each token's own ratio π/π_old.</summary>
+    Token,
+
+    /// <summary><c>sequence</c> (GSPO): every token of a completion uses the geometric mean of its tokens' ratios, <c>exp(mean_t log π/π_old)</c>.</summary>
+    Sequence,
+}
+
+/// <summary>What GRPO divides a sample's centred reward by (TRL's <c>scale_rewards</c>).</summary>
+public enum RewardScaling
+{
+    /// <summary><c>group</c>: the standard deviation of its group's rewards.</summary>
+    Group,
+
+    /// <summary><c>batch</c>: the standard deviation of all the step's rewards (over every process).</summary>
+    Batch,
+
+    /// <summary><c>none</c>: nothing (Dr. GRPO).</summary>
+    None,
+}
+
+/// <summary>
 /// Settings of <see cref="PpoLoop"/>, named as in TRL's PPO/GRPO/RLOO configs. The optimisation and bookkeeping
 /// settings are the engine's <see cref="TrainingOptions"/> in <see cref="Training"/>, read as: a step is one
 /// rollout-and-update iteration; <c>per_device_train_batch_size</c> is the number of distinct prompts per iteration;
@@ -70,6 +112,16 @@ public sealed record PpoOptions
     public double TopP { get; init; } = 1.0;
     /// <summary><c>missing_eos_penalty</c>: subtracted from the score of completions that end without EOS; null = off.</summary>
     public double? MissingEosPenalty { get; init; }
+    /// <summary><c>loss_type</c> of GRPO and RLOO (PPO always takes the token mean over the update).</summary>
+    public GrpoLossType LossType { get; init; } = GrpoLossType.Dapo;
+    /// <summary><c>epsilon_high</c>: the upper clip 1 + ε_high of the ratio (DAPO's clip-higher); null = <see cref="ClipRange"/>.</summary>
+    public double? EpsilonHigh { get; init; }
+    /// <summary><c>importance_sampling_level</c> of GRPO and RLOO.</summary>
+    public ImportanceSamplingLevel ImportanceSamplingLevel { get; init; } = ImportanceSamplingLevel.Token;
+    /// <summary><c>scale_rewards</c> of GRPO.</summary>
+    public RewardScaling ScaleRewards { get; init; } = RewardScaling.Group;
+    /// <summary><c>mask_truncated_completions</c>: completions that end without EOS take no part in the loss.</summary>
+    public bool MaskTruncatedCompletions { get; init; }
 
     /// <summary>Checks the values (these and <see cref="Training"/>'s), reporting every one out of range at once.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names each.</exception>
@@ -83,6 +135,8 @@ public sealed record PpoOptions
         .Check(KlTarget is not { } target || target > 0 && !double.IsInfinity(target), $"the target KL must be a finite number > 0, got {KlTarget}.")
         .Check(KlHorizon > 0, $"the KL horizon must be > 0, got {KlHorizon}.")
         .Check(ClipRange > 0, $"cliprange must be > 0, got {ClipRange}.")
+        .Check(EpsilonHigh is null or > 0, $"epsilon_high must be > 0, got {EpsilonHigh}.")
+        .Check(Enum.IsDefined(LossType) && Enum.IsDefined(ImportanceSamplingLevel) && Enum.IsDefined(ScaleRewards), "loss_type, importance_sampling_level or scale_rewards is not one of its values.")
         .Check(ClipRangeValue > 0, $"cliprange_value must be > 0, got {ClipRangeValue}.")
         .Check(VfCoef >= 0 && !double.IsInfinity(VfCoef), $"vf_coef must be a finite number >= 0, got {VfCoef}.")
         .Check(Gamma is > 0 and <= 1, $"gamma must be in (0, 1], got {Gamma}.")

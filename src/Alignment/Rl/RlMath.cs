@@ -107,6 +107,81 @@ internal static class RlMath
     }
 
     /// <summary>
+    /// GRPO's per-token clipped objective as TRL writes it: with <c>ρ = exp(log π − log π_old)</c> per token, or
+    /// (<paramref name="level"/> sequence, GSPO) <c>exp(Σ_t (log π − log π_old) m / Σ_t m)</c> for every token of a
+    /// completion, <c>ℓ = −min(ρA, clip(ρ, 1 − ε_low, 1 + ε_high)·A)</c>. Also where the clip binds: low (ρ below
+    /// 1 − ε_low with A &lt; 0) and high (ρ above 1 + ε_high with A &gt; 0).
+    /// </summary>
+    /// <returns>[B, T] losses and the low and high clip indicators (not masked).</returns>
+    public static (Tensor PerToken, Tensor LowClipped, Tensor HighClipped) ClippedPerToken(Tensor logProbs, Tensor oldLogProbs, Tensor advantages,
+        Tensor mask, double epsilonLow, double epsilonHigh, ImportanceSamplingLevel level)
+    {
+        Tensor logRatio = logProbs.sub(oldLogProbs);                                          // [B, T]
+        if (level == ImportanceSamplingLevel.Sequence)
+        {
+            Tensor m = mask.to_type(logRatio.dtype);
+            logRatio = logRatio.mul(m).sum(1, keepdim: true).div(m.sum(1, keepdim: true).clamp_min(1));   // [B, 1]
+        }
+        Tensor ratio = logRatio.exp();
+        Tensor unclipped = ratio.mul(advantages);
+        Tensor clipped = ratio.clamp(1 - epsilonLow, 1 + epsilonHigh).mul(advantages);
+        Tensor perToken = unclipped.minimum(clipped).neg().expand_as(advantages);
+        Tensor low = ratio.lt(1 - epsilonLow).logical_and(advantages.lt(0)).expand_as(advantages);
+        Tensor high = ratio.gt(1 + epsilonHigh).logical_and(advantages.gt(0)).expand_as(advantages);
+        return (perToken, low, high);
+    }
+
+    /// <summary>A minibatch's per-token loss [B, T] reduced as <paramref name="type"/> says (see <see cref="GrpoLossType"/>).</summary>
+    /// <param name="perToken">[B, T] per-token losses.</param>
+    /// <param name="mask">[B, T] the tokens that count.</param>
+    /// <param name="type">The reduction.</param>
+    /// <param name="maxCompletionLength">L of <see cref="GrpoLossType.DrGrpo"/>: the longest completion the rollout may sample.</param>
+    public static Tensor Reduce(Tensor perToken, Tensor mask, GrpoLossType type, int maxCompletionLength)
+    {
+        Tensor m = mask.to_type(perToken.dtype);
+        Tensor masked = perToken.mul(m);
+        return type switch
+        {
+            GrpoLossType.Grpo => masked.sum(1).div(m.sum(1).clamp_min(1)).mean(),
+            GrpoLossType.DrGrpo => masked.sum().div(perToken.shape[0] * (double)maxCompletionLength),
+            _ => masked.sum().div(m.sum().clamp_min(1)),
+        };
+    }
+
+    /// <summary>
+    /// GRPO's advantage of each sample: its reward minus its group's mean, divided (<paramref name="scaling"/>) by the
+    /// group's standard deviation, the whole step's (over every process), or nothing — plus 1e-4 when dividing, as TRL.
+    /// Standard deviations are unbiased, as TRL's.
+    /// </summary>
+    /// <param name="scores">[N] rewards, N a multiple of the group size, each group's samples adjacent.</param>
+    /// <param name="groupSize">Samples per prompt (G ≥ 2).</param>
+    /// <param name="scaling">What the centred reward is divided by.</param>
+    /// <param name="processes">The processes whose rewards make up the step (for <see cref="RewardScaling.Batch"/>).</param>
+    public static Tensor GroupAdvantages(Tensor scores, int groupSize, RewardScaling scaling, IProcessGroup? processes = null)
+    {
+        RequireGroups(scores, groupSize);
+        Tensor grouped = scores.view(-1, groupSize);
+        Tensor centred = grouped.sub(grouped.mean([1], keepdim: true));
+        Tensor scale = scaling switch
+        {
+            RewardScaling.Group => grouped.std(1, keepdim: true).add(1e-4),
+            RewardScaling.Batch => BatchStd(scores, processes ?? ProcessGroup.Single).add(1e-4),
+            _ => ones(1, dtype: scores.dtype, device: scores.device),
+        };
+        return centred.div(scale).view(-1);
+    }
+
+    /// <summary>The unbiased standard deviation of every process's <paramref name="scores"/> together.</summary>
+    static Tensor BatchStd(Tensor scores, IProcessGroup processes)
+    {
+        Tensor sums = stack([scores.sum(), scores.square().sum(), tensor((double)scores.shape[0], dtype: scores.dtype, device: scores.device)]);
+        processes.AllReduce(sums);
+        Tensor n = sums[2];
+        Tensor mean = sums[0].div(n);
+        return sums[1].sub(mean.square().mul(n)).div(n.sub(1).clamp_min(1)).clamp_min(0).sqrt();
+    }
+
+    /// <summary>
     /// PPO's clipped value loss: ½·mean(max((V − R)², (clip(V, V_old ± ε) − R)²)) and the share of clipped tokens.
     /// </summary>
     public static (Tensor Loss, Tensor ClipFraction) ClippedValueLoss(Tensor values, Tensor oldValues, Tensor returns, Tensor mask, double clipRange)
@@ -116,18 +191,6 @@ internal static class RlMath
         Tensor clippedLoss = clippedValues.sub(returns).square();
         Tensor loss = MaskedMean(unclippedLoss.maximum(clippedLoss), mask).mul(0.5);
         return (loss, MaskedMean(clippedLoss.gt(unclippedLoss).to_type(values.dtype), mask).detach());
-    }
-
-    /// <summary>GRPO's advantage of each sample: <c>(r − mean_group) / (std_group + 1e-4)</c> over consecutive groups of <paramref name="groupSize"/>.</summary>
-    /// <param name="scores">[N] rewards, N a multiple of the group size, each group's samples adjacent.</param>
-    /// <param name="groupSize">Samples per prompt (G ≥ 2).</param>
-    public static Tensor GroupNormalized(Tensor scores, int groupSize)
-    {
-        RequireGroups(scores, groupSize);
-        Tensor grouped = scores.view(-1, groupSize);
-        Tensor mean = grouped.mean([1], keepdim: true);
-        Tensor std = grouped.std(1, keepdim: true);        // unbiased, as TRL's GRPO
-        return grouped.sub(mean).div(std.add(1e-4)).view(-1);
     }
 
     /// <summary>RLOO's advantage of each sample: its reward minus the mean of the other K − 1 samples of its prompt.</summary>

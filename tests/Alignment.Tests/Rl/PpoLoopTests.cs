@@ -54,9 +54,10 @@ public sealed class PpoLoopTests : IDisposable
     }
 
     [Theory]
-    [InlineData(RlAlgorithm.Grpo)]
-    [InlineData(RlAlgorithm.Rloo)]
-    public void Grpo_and_rloo_raise_the_reward_without_a_value_model(RlAlgorithm algorithm)
+    [InlineData(RlAlgorithm.Grpo, GrpoLossType.Dapo)]
+    [InlineData(RlAlgorithm.Grpo, GrpoLossType.DrGrpo)]
+    [InlineData(RlAlgorithm.Rloo, GrpoLossType.Dapo)]
+    public void Grpo_and_rloo_raise_the_reward_without_a_value_model(RlAlgorithm algorithm, GrpoLossType lossType)
     {
         var (policy, tokenizer) = Setup();
         using (policy)
@@ -65,12 +66,16 @@ public sealed class PpoLoopTests : IDisposable
             var history = new PpoLoop(policy, reference, ShareOfA, tokenizer, null, new PpoOptions
             {
                 Algorithm = algorithm, Training = PpoOptions.DefaultTraining with { MaxSteps = 25, BatchSize = 8, LearningRate = 1e-2, Seed = 3 },
-                NumGenerations = 4, ResponseLength = 12, KlCoef = 0.01, PpoEpochs = 2, Temperature = 1.0,
+                NumGenerations = 4, ResponseLength = 12, KlCoef = 0.01, PpoEpochs = 2, Temperature = 1.0, LossType = lossType, EpsilonHigh = 0.28,
             }).Train(Prompts).History;
             double first = history.Take(5).Average(h => h["objective/scores"]);
             double last = history.TakeLast(5).Average(h => h["objective/scores"]);
-            Assert.True(last > first + 0.15, $"{algorithm}: mean reward {first:F3} → {last:F3}");
+            Assert.True(last > first + 0.15, $"{algorithm} {lossType}: mean reward {first:F3} → {last:F3}");
             Assert.DoesNotContain("loss/value_avg", history[^1].Keys);
+            foreach (string key in new[] { "reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "completions/clipped_ratio",
+                         "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean" })
+                Assert.Contains(key, history[^1].Keys);
+            Assert.Equal(history[^1]["objective/scores"], history[^1]["reward"], 10);
         }
     }
 }

@@ -71,9 +71,59 @@ public sealed class RlMathTests
     public void Group_advantages_of_grpo_and_rloo()
     {
         using var scope = NewDisposeScope();
-        Assert.Equal([-1 / 1.0001, 0, 1 / 1.0001, 0, 0, 0], D(RlMath.GroupNormalized(T(1, 2, 3, 5, 5, 5), 3)), new Tolerance(1e-12));
+        Assert.Equal([-1 / 1.0001, 0, 1 / 1.0001, 0, 0, 0], D(RlMath.GroupAdvantages(T(1, 2, 3, 5, 5, 5), 3, RewardScaling.Group)), new Tolerance(1e-12));
         Assert.Equal([-1.5, 0, 1.5], D(RlMath.LeaveOneOut(T(1, 2, 3), 3)), new Tolerance(1e-12));
         Assert.Throws<ArgumentException>(() => RlMath.LeaveOneOut(T(1, 2, 3), 2));
+    }
+
+    [Fact]
+    public void Reward_scaling_divides_by_the_group_the_batch_or_nothing()
+    {
+        using var scope = NewDisposeScope();
+        // Groups (1, 2, 3) and (5, 5, 9): centred −1, 0, 1 and −4/3, −4/3, 8/3; group stds 1 and √(16/3);
+        // the batch (1, 2, 3, 5, 5, 9): Σx = 25, Σx² = 145, unbiased variance (145 − 6·(25/6)²) / 5.
+        double batchStd = Math.Sqrt((145 - 6 * Math.Pow(25 / 6.0, 2)) / 5);
+        double[] centred = [-1, 0, 1, -4 / 3.0, -4 / 3.0, 8 / 3.0];
+        Assert.Equal(centred, D(RlMath.GroupAdvantages(T(1, 2, 3, 5, 5, 9), 3, RewardScaling.None)), new Tolerance(1e-12));
+        Assert.Equal(centred.Select(c => c / (batchStd + 1e-4)), D(RlMath.GroupAdvantages(T(1, 2, 3, 5, 5, 9), 3, RewardScaling.Batch)), new Tolerance(1e-12));
+        double[] byGroup = [-1 / 1.0001, 0, 1 / 1.0001, .. centred[3..].Select(c => c / (Math.Sqrt(16 / 3.0) + 1e-4))];
+        Assert.Equal(byGroup, D(RlMath.GroupAdvantages(T(1, 2, 3, 5, 5, 9), 3, RewardScaling.Group)), new Tolerance(1e-12));
+    }
+
+    /// <summary>Two completions of 3 and 1 tokens (T = 3), per-token losses (1, 2, 3) and (4, ·, ·).</summary>
+    static (Tensor Loss, Tensor Mask) UnequalLengths() => (T(1, 2, 3, 4, 50, 60).view(2, 3), T(1, 1, 1, 1, 0, 0).view(2, 3));
+
+    [Theory]
+    [InlineData(GrpoLossType.Grpo, 3.0)]      // per-completion means 2 and 4, then their mean
+    [InlineData(GrpoLossType.Bnpo, 2.5)]      // (1 + 2 + 3 + 4) / 4 tokens
+    [InlineData(GrpoLossType.Dapo, 2.5)]      // the same in one minibatch (the engine weighs minibatches by tokens)
+    [InlineData(GrpoLossType.DrGrpo, 10 / 8.0)] // 10 / (2 completions × L = 4)
+    public void Loss_types_reduce_a_batch_of_unequal_lengths_as_their_definitions_say(GrpoLossType type, double expected)
+    {
+        using var scope = NewDisposeScope();
+        var (loss, mask) = UnequalLengths();
+        Assert.Equal(expected, RlMath.Reduce(loss, mask, type, maxCompletionLength: 4).item<double>(), 12);
+    }
+
+    [Fact]
+    public void Clip_higher_and_sequence_level_ratios()
+    {
+        using var scope = NewDisposeScope();
+        // One completion of two tokens, advantage +1: log-ratios ln 1.5 and ln 0.9.
+        Tensor logProbs = T(Math.Log(1.5), Math.Log(0.9)).view(1, 2), old = zeros(1, 2, ScalarType.Float64), mask = ones(1, 2, ScalarType.Float64);
+        Tensor advantage = ones(1, 2, ScalarType.Float64);
+        // Token level, ε_low 0.2, ε_high 0.28: ratio 1.5 clips to 1.28 (−1.28), 0.9 stays (−0.9); only the first is clipped, high.
+        var (perToken, low, high) = RlMath.ClippedPerToken(logProbs, old, advantage, mask, 0.2, 0.28, ImportanceSamplingLevel.Token);
+        Assert.Equal([-1.28, -0.9], D(perToken[0]), new Tolerance(1e-12));
+        Assert.Equal([false, false], low[0].data<bool>().ToArray());
+        Assert.Equal([true, false], high[0].data<bool>().ToArray());
+        // Sequence level (GSPO): both tokens use the geometric mean √(1.5 · 0.9) ≈ 1.162, inside the clip range.
+        var (sequence, _, _) = RlMath.ClippedPerToken(logProbs, old, advantage, mask, 0.2, 0.28, ImportanceSamplingLevel.Sequence);
+        Assert.Equal([-Math.Sqrt(1.35), -Math.Sqrt(1.35)], D(sequence[0]), new Tolerance(1e-12));
+        // A negative advantage with a small ratio clips low: ratio 0.5 → clip(0.5) = 0.8, −min(−0.5, −0.8) = 0.8.
+        var (negative, lowNeg, _) = RlMath.ClippedPerToken(T(Math.Log(0.5)).view(1, 1), zeros(1, 1, ScalarType.Float64), T(-1).view(1, 1), ones(1, 1), 0.2, 0.28, ImportanceSamplingLevel.Token);
+        Assert.Equal(0.8, negative.item<double>(), 12);
+        Assert.True(lowNeg.item<bool>());
     }
 
     [Fact]
