@@ -7,7 +7,7 @@ internal sealed class RlArguments : IArgumentGroup
 {
     static readonly PpoOptions Defaults = new();
     public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label).", null, "reward_model_path", "reward-model-path");
-    readonly Option<double?> _klCoef = CliOption.Double("kl-coef", "β of the KL penalty to the reference.", Defaults.KlCoef);
+    readonly Option<double?> _klCoef;
     readonly Option<string?> _klEstimator = CliOption.Choice("kl-estimator", "Per-token KL estimator.", "k1", ["k1", "k3"]);
     readonly Option<double?> _clipRange = CliOption.Double("cliprange", "ε of the clipped surrogate (the lower clip 1 − ε).", Defaults.ClipRange, "epsilon");
     readonly Option<double?> _epsilonHigh = CliOption.Double("epsilon-high", "GRPO/RLOO: the upper clip 1 + ε_high (DAPO's clip-higher); --cliprange when not given.", Defaults.EpsilonHigh);
@@ -32,7 +32,13 @@ internal sealed class RlArguments : IArgumentGroup
     readonly Option<double?> _entropyCoef = CliOption.Double("entropy-coef", "Weight of an entropy bonus; 0 = off.", Defaults.EntropyCoef);
     readonly Option<int?> _generations = CliOption.Int("num-generations", "Samples per prompt (GRPO, RLOO).", Defaults.NumGenerations, "rloo_k", "rloo-k");
 
-    public RlArguments() => RewardModel.Required = true;
+    /// <param name="algorithm">The command's algorithm: GRPO's β defaults to 0 (TRL's default, and then no reference runs), PPO's and RLOO's to 0.05.</param>
+    public RlArguments(RlAlgorithm algorithm)
+    {
+        RewardModel.Required = true;
+        _klCoef = CliOption.Double("kl-coef", "β of the KL term to the reference; 0 = none, and no reference model is loaded.",
+            algorithm == RlAlgorithm.Grpo ? 0 : Defaults.KlCoef, "beta");
+    }
 
     public IEnumerable<Option> Options => new Option[] { RewardModel, _klCoef, _klEstimator, _clipRange, _clipRangeValue, _vfCoef, _gamma, _lambda,
                      _ppoEpochs, _miniBatches, _responseLength, _temperature, _topK, _topP, _missingEos, _generations, _klTarget, _klHorizon, _entropyCoef,

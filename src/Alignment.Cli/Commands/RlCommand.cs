@@ -9,7 +9,7 @@ internal static class RlCommand
     public static Command Create(CliContext context, RlAlgorithm algorithm)
     {
         var (model, data, training, rl) =
-            (new ModelArguments(), new DataArguments("Prompts (JSONL): {prompt} as text or messages.", lengths: false), new TrainingArguments(PpoOptions.DefaultTraining, "rollout-and-update iterations", "distinct prompts per iteration"), new RlArguments());
+            (new ModelArguments(), new DataArguments("Prompts (JSONL): {prompt} as text or messages.", lengths: false), new TrainingArguments(PpoOptions.DefaultTraining, "rollout-and-update iterations", "distinct prompts per iteration"), new RlArguments(algorithm));
         var reference = CliOption.Text("reference", "Reference model folder; the starting model when not given.", null, "ref_model", "ref-model");
         var command = CliCommand.New(algorithm.ToString().ToLowerInvariant(), algorithm switch
         {
@@ -27,8 +27,9 @@ internal static class RlCommand
             var (tokenizer, template) = model.Tokenizer(parse);
             options = options with { Training = options.Training with { PaddingValue = tokenizer.PadTokenId ?? 0 } };
             using PolicyModel policy = model.LoadPolicy(parse, lora);
-            using ReferenceModel referenceModel = parse.GetValue(reference) is { } folder
-                ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
+            // β = 0 (GRPO's default) has no KL term: no reference is loaded or run.
+            using ReferenceModel? referenceModel = options.KlCoef == 0 && options.KlTarget is null ? null
+                : parse.GetValue(reference) is { } folder ? ReferenceModel.Own(LlamaForCausalLM.FromPretrained(folder, model.LoadOptions(parse)))
                 : policy.CreateReference();
             using RewardModel reward = RewardModel.FromPretrained(rewardFolder, model.LoadOptions(parse));
             var loop = new PpoLoop(policy, referenceModel, reward, tokenizer, template, options, logger: context.Logger, callbacks: context.Callbacks);

@@ -22,7 +22,7 @@ public sealed class PpoLoop
 {
     readonly PolicyModel _policy;
     readonly PpoOptions _options;
-    readonly ICausalLM _reference;
+    readonly ICausalLM? _reference;
     readonly ScalarHead? _valueHead;
     readonly RolloutCollector _rollouts;
     readonly ILogger? _logger;
@@ -31,7 +31,8 @@ public sealed class PpoLoop
 
     /// <summary>Creates the loop.</summary>
     /// <param name="policy">The model to train.</param>
-    /// <param name="reference">The frozen reference (for LoRA, <see cref="PolicyModel.CreateReference"/> shares the base).</param>
+    /// <param name="reference">The frozen reference (for LoRA, <see cref="PolicyModel.CreateReference"/> shares the base); null when
+    /// <c>kl_coef</c> is 0 and not adaptive (TRL's GRPO default β = 0): then no reference forward runs and the KL reads 0.</param>
     /// <param name="reward">The reward source.</param>
     /// <param name="tokenizer">The policy's tokenizer.</param>
     /// <param name="template">Chat template for the prompts (as user turns), or null to use prompts as raw text.</param>
@@ -39,17 +40,18 @@ public sealed class PpoLoop
     /// <param name="valueHead">PPO's value head on the policy's hidden states; created when null (PPO only).</param>
     /// <param name="logger">Where steps and checkpoints are logged; nowhere when null.</param>
     /// <param name="callbacks">Receivers of every iteration's metrics, beyond metrics.jsonl and TensorBoard.</param>
-    /// <exception cref="ArgumentException">An option is out of range (every one is named).</exception>
-    public PpoLoop(PolicyModel policy, ICausalLM reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
+    /// <exception cref="ArgumentException">An option is out of range (every one is named), or there is no reference and the KL term needs one.</exception>
+    public PpoLoop(PolicyModel policy, ICausalLM? reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
         PpoOptions options, ScalarHead? valueHead = null, ILogger? logger = null, IEnumerable<ITrainingCallback>? callbacks = null)
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
-        ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(reward);
         ArgumentNullException.ThrowIfNull(tokenizer);
         tokenizer.EnsureFits(policy.Model.Config.VocabSize);
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
+        if (reference is null && (options.KlCoef != 0 || options.KlTarget is not null))
+            throw new ArgumentException($"kl_coef {options.KlCoef}{(options.KlTarget is null ? "" : " (adaptive)")} needs a reference model for its KL term; pass one, or set kl_coef to 0.", nameof(reference));
         _valueHead = options.Algorithm == RlAlgorithm.Ppo
             ? valueHead ?? new ScalarHead(policy.Model.Config.HiddenSize, hasBias: true, dtype: policy.Model.DType, device: policy.Model.Device,
                 generator: new Generator((ulong)options.Training.Seed))

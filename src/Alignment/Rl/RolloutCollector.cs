@@ -22,7 +22,7 @@ internal sealed class Rollout : IDisposable
     /// <summary>[B, T]</summary>
     public required Tensor OldLogProbs { get; init; }
     /// <summary>[B, T]</summary>
-    public required Tensor ReferenceLogProbs { get; init; }
+    public required Tensor ReferenceLogProbs { get; init; }   // the old log-probabilities themselves when there is no reference
     /// <summary>[B, T], zeros without a value head.</summary>
     public required Tensor OldValues { get; init; }
 
@@ -30,7 +30,7 @@ internal sealed class Rollout : IDisposable
 }
 
 /// <summary>Samples completions with the KV-cached generator, scores them, and computes what the updates need.</summary>
-internal sealed class RolloutCollector(PolicyModel policy, ICausalLM reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
+internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
     PpoOptions options, ScalarHead? valueHead)
 {
     /// <summary>One rollout over <paramref name="prompts"/> (each as a user turn, or raw text without a template), each sampled with its own seed.</summary>
@@ -65,7 +65,9 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM reference, 
             Batch = batch,
             Mask = batch.Targets.ne(TokenLogProbs.IgnoreIndex),
             OldLogProbs = oldLogProbs,
-            ReferenceLogProbs = TokenLogProbs.FromHidden(reference.Forward(batch.InputIds, batch.AttentionMask), reference.LmHeadWeight, batch.Targets),
+            // Without a reference (β = 0) the KL is 0: the policy's own log-probabilities stand in, and no forward runs.
+            ReferenceLogProbs = reference is null ? oldLogProbs
+                : TokenLogProbs.FromHidden(reference.Forward(batch.InputIds, batch.AttentionMask), reference.LmHeadWeight, batch.Targets),
             OldValues = valueHead is null ? zeros_like(oldLogProbs) : valueHead.PerToken(hidden).to_type(oldLogProbs.dtype),
         };
     }

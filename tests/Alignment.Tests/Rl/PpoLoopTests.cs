@@ -80,6 +80,33 @@ public sealed class PpoLoopTests : IDisposable
     }
 }
 
+public sealed class GrpoWithoutReferenceTests : IDisposable
+{
+    readonly TinyTokenizers _tokenizers = new();
+
+    public void Dispose() => _tokenizers.Dispose();
+
+    [Fact]
+    public void With_beta_0_grpo_needs_no_reference_and_its_kl_reads_0()
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        using var policy = new PolicyModel(TinyModels.Random(json, seed: 5));
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        var reward = new DelegateReward((_, completion) => completion.Count(c => c is >= 'a' and <= 'z') / (double)Math.Max(1, completion.Length));
+        var options = new PpoOptions
+        {
+            Algorithm = RlAlgorithm.Grpo, Training = PpoOptions.DefaultTraining with { MaxSteps = 3, BatchSize = 4, LearningRate = 1e-2, Seed = 3 },
+            NumGenerations = 4, ResponseLength = 6, KlCoef = 0, Temperature = 1.0,
+        };
+        var history = new PpoLoop(policy, null, reward, tokenizer, null, options).Train(["hello", "world", "the", "say"]).History;
+        Assert.All(history, step => Assert.Equal(0, step["objective/kl"]));
+
+        var error = Assert.Throws<ArgumentException>(() => new PpoLoop(policy, null, reward, tokenizer, null, options with { KlCoef = 0.05 }));
+        Assert.Contains("kl_coef", error.Message);
+    }
+}
+
 public sealed class PpoCheckpointTests : IDisposable
 {
     readonly TinyTokenizers _tokenizers = new();
