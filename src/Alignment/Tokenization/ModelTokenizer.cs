@@ -58,7 +58,7 @@ public sealed class ModelTokenizer
         };
     }
 
-    /// <summary><c>tokenizer.json (BPE)</c> or <c>tokenizer.model (SentencePiece)</c>.</summary>
+    /// <summary><c>tokenizer.json (BPE)</c> (byte-level), <c>tokenizer.json (BPE, byte fallback)</c> or <c>tokenizer.model (SentencePiece)</c>.</summary>
     public string Kind { get; }
 
     /// <summary>Special (and added) tokens by string.</summary>
@@ -107,8 +107,8 @@ public sealed class ModelTokenizer
     /// <summary>The Jinja source of the model's chat template (tokenizer_config.json or chat_template.jinja), or null.</summary>
     public string? ChatTemplateSource { get; internal init; }
 
-    /// <summary>Loads <c>tokenizer.json</c> (byte-level BPE) or <c>tokenizer.model</c> (SentencePiece) from a model folder, with
-    /// special tokens from tokenizer_config.json and generation_config.json.</summary>
+    /// <summary>Loads <c>tokenizer.json</c> (byte-level BPE, or BPE with byte fallback) or, without one, <c>tokenizer.model</c>
+    /// (SentencePiece BPE) from a model folder, with special tokens from tokenizer_config.json and generation_config.json.</summary>
     /// <exception cref="FileNotFoundException">The folder has neither tokenizer file.</exception>
     /// <exception cref="InvalidDataException">A file is malformed or uses a feature this library does not implement; the message names it.</exception>
     public static ModelTokenizer FromFolder(string folder) => TokenizerFiles.Load(folder);

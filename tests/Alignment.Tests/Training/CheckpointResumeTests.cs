@@ -20,7 +20,8 @@ public sealed class CheckpointResumeTests : IDisposable
             .Train(PreferenceTrainerTests.Pairs(8), resume: resume, cancellationToken: cancel).History.Select(h => h["loss"]).ToArray();
     }
 
-    sealed class CancelAt(int step, CancellationTokenSource cancel) : ITrainingCallback
+    /// <summary>Cancels the run when it logs <paramref name="step"/> (the run then writes a checkpoint and stops).</summary>
+    internal sealed class CancelAt(int step, CancellationTokenSource cancel) : ITrainingCallback
     {
         public void OnLog(TrainingProgress progress)
         {

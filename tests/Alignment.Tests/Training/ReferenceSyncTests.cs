@@ -62,22 +62,13 @@ public sealed class ReferenceSyncTests : IDisposable
             .Train(PreferenceTrainerTests.Pairs(8), resume: resume, cancellationToken: cancel).History.Select(h => h["loss"]).ToArray();
     }
 
-    sealed class CancelAt(int step, CancellationTokenSource cancel) : ITrainingCallback
-    {
-        public void OnLog(TrainingProgress progress)
-        {
-            if (progress.Step == step)
-                cancel.Cancel();
-        }
-    }
-
     [Fact]
     public void A_resumed_run_equals_the_straight_one_because_checkpoints_keep_the_synced_reference()
     {
         double[] straight = Train(Path.Combine(_folder, "straight"), resume: false);
         string output = Path.Combine(_folder, "interrupted");
         using (var cancel = new CancellationTokenSource())
-            Train(output, resume: false, cancel.Token, [new CancelAt(3, cancel)]);   // after step 3: one sync (step 2) behind it
+            Train(output, resume: false, cancel.Token, [new CheckpointResumeTests.CancelAt(3, cancel)]);   // after step 3: one sync (step 2) behind it
         Assert.True(File.Exists(Path.Combine(output, "checkpoint-3", "extra_state.safetensors")));
 
         Assert.Equal(straight, Train(output, resume: true));
