@@ -97,8 +97,16 @@ internal sealed class MpiProcessGroup : IProcessGroup
 
     public void Barrier() => _mpi.Check(_mpi.Barrier(_mpi.CommWorld), "MPI_Barrier");
 
+    /// <summary>How long <see cref="Abort"/> leaves the launcher to forward this process's last output.</summary>
+    static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(500);
+
     public void Abort(int exitCode)
     {
+        // MPI_Abort has the launcher end every process at once: output still in this process's pipes can be lost before
+        // the launcher forwards it (seen with MPICH's Hydra in one of five CI runs). Flush it and give the launcher a moment.
+        Console.Out.Flush();
+        Console.Error.Flush();
+        Thread.Sleep(AbortGrace);
         _mpi.Abort(_mpi.CommWorld, exitCode);
         Environment.Exit(exitCode); // MPI_Abort does not return; this is for an MPI that lets it
     }
