@@ -157,7 +157,7 @@ internal static partial class JinjaBuiltins
 
     static JinjaText Join(object? items, JinjaText separator)
     {
-        var parts = JinjaValues.Iterate(items, 0).Select(JinjaValues.Str).ToList();
+        var parts = JinjaValues.Iterate(items).Select(JinjaValues.Str).ToList();
         var joined = new List<JinjaText>();
         for (int i = 0; i < parts.Count; i++)
         {

@@ -75,10 +75,18 @@ internal sealed class CallExpr(Expr target, List<Expr> args, List<(string Name, 
 
 internal sealed class FilterExpr(Expr target, string name, List<Expr> args, List<(string, Expr)> kwargs, int line) : Expr(line)
 {
-    public override object? Eval(JinjaContext context) => Apply(context, name, target.Eval(context), args, kwargs, Line);
+    public override object? Eval(JinjaContext context) => Apply(context, name, target.Eval(context), args, kwargs);
 
-    public static object? Apply(JinjaContext context, string name, object? value, List<Expr> args, List<(string Name, Expr Value)> kwargs, int line) =>
+    static object? Apply(JinjaContext context, string name, object? value, List<Expr> args, List<(string Name, Expr Value)> kwargs) =>
         JinjaBuiltins.Filter(context, name, value, args.Select(a => a.Eval(context)).ToList(), kwargs.ToDictionary(k => k.Name, k => k.Value.Eval(context)));
+
+    /// <summary>A <c>{% set x | f %}</c> or <c>{% filter f %}</c> chain applied in order, each error naming its filter's line.</summary>
+    public static object? ApplyChain(JinjaContext context, object? value, List<(string Name, List<Expr> Args, List<(string, Expr)> Kwargs, int Line)> filters)
+    {
+        foreach (var (filter, args, kwargs, at) in filters)
+            value = JinjaContext.At(at, () => Apply(context, filter, value, args, kwargs));
+        return value;
+    }
 }
 
 internal sealed class TestExpr(Expr target, string name, List<Expr> args, bool negated, int line) : Expr(line)

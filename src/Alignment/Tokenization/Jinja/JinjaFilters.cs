@@ -30,21 +30,21 @@ internal static partial class JinjaBuiltins
                     _ => throw new JinjaError($"{JinjaValues.TypeName(value)} has no length"),
                 };
             case "first":
-                return JinjaValues.Iterate(value, 0).FirstOrDefault(new JinjaUndefined("first"));
+                return JinjaValues.Iterate(value).FirstOrDefault(new JinjaUndefined("first"));
             case "last":
-                return JinjaValues.Iterate(value, 0).LastOrDefault(new JinjaUndefined("last"));
+                return JinjaValues.Iterate(value).LastOrDefault(new JinjaUndefined("last"));
             case "list":
-                return JinjaValues.Iterate(value, 0).ToList();
+                return JinjaValues.Iterate(value).ToList();
             case "reverse":
                 return value is JinjaText text ? JinjaText.Concat(Enumerable.Range(0, text.Length).Reverse().Select(i => text.Slice(i, 1)))
-                    : JinjaValues.Iterate(value, 0).Reverse().ToList();
+                    : JinjaValues.Iterate(value).Reverse().ToList();
             case "items":
                 return value is JinjaDict dict ? Items(dict) : value is JinjaUndefined ? new List<object?>() : throw new JinjaError($"items needs a mapping, not {JinjaValues.TypeName(value)}");
             case "dictsort":
                 return value is JinjaDict sorted ? Items(sorted).OrderBy(p => ((List<object?>)p!)[0] is JinjaText k ? k.Value : "", StringComparer.Ordinal).ToList()
                     : throw new JinjaError("dictsort needs a mapping");
             case "join":
-                var items = JinjaValues.Iterate(value, 0);
+                var items = JinjaValues.Iterate(value);
                 if (Arg(1, "attribute") is JinjaText attribute)
                     items = items.Select(item => Attribute(item, attribute.Value));
                 return Join(items.ToList(), Arg(0, "d") is JinjaText separator ? separator : JinjaText.Empty);
@@ -81,13 +81,13 @@ internal static partial class JinjaBuiltins
                     _ => Math.Round(number, digits, MidpointRounding.AwayFromZero),
                 };
             case "sum":
-                return JinjaValues.Iterate(value, 0).Aggregate((object?)0L, (total, item) => JinjaValues.Arithmetic("+", total, item));
+                return JinjaValues.Iterate(value).Aggregate((object?)0L, (total, item) => JinjaValues.Arithmetic("+", total, item));
             case "min" or "max":
-                var ordered = JinjaValues.Iterate(value, 0).Order(Comparer<object?>.Create(JinjaValues.Compare)).ToList();
+                var ordered = JinjaValues.Iterate(value).Order(Comparer<object?>.Create(JinjaValues.Compare)).ToList();
                 return ordered.Count == 0 ? new JinjaUndefined(name) : name == "min" ? ordered[0] : ordered[^1];
             case "unique":
                 var unique = new List<object?>();
-                foreach (object? item in JinjaValues.Iterate(value, 0))
+                foreach (object? item in JinjaValues.Iterate(value))
                     if (!unique.Any(u => JinjaValues.AreEqual(u, item)))
                         unique.Add(item);
                 return unique;
@@ -95,16 +95,16 @@ internal static partial class JinjaBuiltins
                 bool descending = JinjaValues.Truthy(Arg(0, "reverse", false));
                 var key = Arg(2, "attribute") as JinjaText;
                 var comparer = Comparer<object?>.Create((a, b) => JinjaValues.Compare(key is null ? a : Attribute(a, key.Value), key is null ? b : Attribute(b, key.Value)));
-                var list = JinjaValues.Iterate(value, 0).ToList();
+                var list = JinjaValues.Iterate(value).ToList();
                 return (descending ? list.OrderDescending(comparer) : list.Order(comparer)).ToList();
             case "wordcount":
                 return (long)AsText(value, name).Split(null, -1).Count;
             case "map":
                 if (kwargs.TryGetValue("attribute", out object? mapped) && mapped is JinjaText mapAttribute)
-                    return JinjaValues.Iterate(value, 0).Select(item => Attribute(item, mapAttribute.Value) is JinjaUndefined && kwargs.TryGetValue("default", out object? fallback)
+                    return JinjaValues.Iterate(value).Select(item => Attribute(item, mapAttribute.Value) is JinjaUndefined && kwargs.TryGetValue("default", out object? fallback)
                         ? fallback : Attribute(item, mapAttribute.Value)).ToList();
                 if (args.Count > 0 && args[0] is JinjaText filterName)
-                    return JinjaValues.Iterate(value, 0).Select(item => Filter(context, filterName.Value, item, args.Skip(1).ToList(), [])).ToList();
+                    return JinjaValues.Iterate(value).Select(item => Filter(context, filterName.Value, item, args.Skip(1).ToList(), [])).ToList();
                 throw new JinjaError("map needs attribute= or a filter name");
             case "select" or "reject" or "selectattr" or "rejectattr":
                 bool byAttribute = name.EndsWith("attr", StringComparison.Ordinal), keep = name.StartsWith("select", StringComparison.Ordinal);
@@ -112,7 +112,7 @@ internal static partial class JinjaBuiltins
                 string? attributeName = byAttribute ? (args.Count > 0 && args[0] is JinjaText a ? a.Value : throw new JinjaError($"{name} needs an attribute name")) : null;
                 string? test = args.Count > testAt ? (args[testAt] as JinjaText)?.Value ?? throw new JinjaError($"{name} needs a test name") : null;
                 var testArgs = args.Skip(testAt + 1).ToList();
-                return JinjaValues.Iterate(value, 0).Where(item =>
+                return JinjaValues.Iterate(value).Where(item =>
                 {
                     object? subject = attributeName is null ? item : Attribute(item, attributeName);
                     return (test is null ? JinjaValues.Truthy(subject) : Test(test, subject, testArgs)) == keep;

@@ -66,7 +66,7 @@ internal sealed class ForNode(List<string> targets, Expr iterable, Expr? filter,
     public override void Render(JinjaContext context, JinjaText.Builder output)
     {
         var items = new List<object?>();
-        foreach (object? item in JinjaContext.At(line, () => JinjaValues.Iterate(iterable.Eval(context), line)))
+        foreach (object? item in JinjaContext.At(line, () => JinjaValues.Iterate(iterable.Eval(context))))
         {
             if (filter is not null)
             {
@@ -115,7 +115,7 @@ internal sealed class ForNode(List<string> targets, Expr iterable, Expr? filter,
             context.Set(targets[0], item);
             return;
         }
-        var values = JinjaValues.Iterate(item, line).ToList();
+        var values = JinjaContext.At(line, () => JinjaValues.Iterate(item).ToList());
         if (values.Count != targets.Count)
             throw new JinjaException($"cannot unpack {values.Count} values into {targets.Count} names", line);
         for (int i = 0; i < targets.Count; i++)
@@ -128,7 +128,7 @@ internal sealed class SetNode(List<(string Name, string? Attribute)> targets, Ex
     public override void Render(JinjaContext context, JinjaText.Builder output)
     {
         object? result = JinjaContext.At(line, () => value.Eval(context));
-        var values = targets.Count == 1 ? [result] : JinjaValues.Iterate(result, line).ToList();
+        var values = targets.Count == 1 ? [result] : JinjaContext.At(line, () => JinjaValues.Iterate(result).ToList());
         if (values.Count != targets.Count)
             throw new JinjaException($"cannot unpack {values.Count} values into {targets.Count} names", line);
         for (int i = 0; i < targets.Count; i++)
@@ -148,10 +148,7 @@ internal sealed class BlockSetNode(string name, List<Node> body, List<(string Na
 {
     public override void Render(JinjaContext context, JinjaText.Builder output)
     {
-        object? value = Capture(body, context);
-        foreach (var (filter, args, kwargs, at) in filters)
-            value = JinjaContext.At(at, () => FilterExpr.Apply(context, filter, value, args, kwargs, at));
-        context.Set(name, value);
+        context.Set(name, FilterExpr.ApplyChain(context, Capture(body, context), filters));
     }
 }
 
@@ -159,9 +156,7 @@ internal sealed class FilterBlockNode(List<(string Name, List<Expr> Args, List<(
 {
     public override void Render(JinjaContext context, JinjaText.Builder output)
     {
-        object? value = Capture(body, context);
-        foreach (var (filter, args, kwargs, at) in filters)
-            value = JinjaContext.At(at, () => FilterExpr.Apply(context, filter, value, args, kwargs, at));
+        object? value = FilterExpr.ApplyChain(context, Capture(body, context), filters);
         output.Append(JinjaContext.At(line, () => JinjaValues.Str(value)));
     }
 }

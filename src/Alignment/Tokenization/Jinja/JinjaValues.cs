@@ -117,13 +117,14 @@ internal static class JinjaValues
         _ => true,
     };
 
-    public static IEnumerable<object?> Iterate(object? value, int line) => value switch
+    /// <summary>The items of a list, the keys of a mapping, the characters of a string; nothing for Undefined.</summary>
+    public static IEnumerable<object?> Iterate(object? value) => value switch
     {
         JinjaUndefined => [],
         List<object?> list => list,
         JinjaDict dict => dict.Keys.Select(k => (object?)Key(dict, k)).ToList(),
         JinjaText text => Enumerable.Range(0, text.Length).Select(i => (object?)text.Slice(i, 1)).ToList(),
-        _ => throw new JinjaException($"{TypeName(value)} is not iterable", line),
+        _ => throw new JinjaError($"{TypeName(value)} is not iterable"),
     };
 
     public static JinjaText Key(JinjaDict dict, string key) => dict.ContentKeys ? JinjaText.Content(key) : JinjaText.Template(key);
@@ -238,7 +239,6 @@ internal static class JinjaValues
         JinjaText => throw new JinjaError($"'in <string>' needs a string on the left, not {TypeName(item)}"),
         List<object?> list => list.Any(x => AreEqual(x, item)),
         JinjaDict dict => item is JinjaText key && dict.ContainsKey(key.Value),
-        JinjaUndefined or null => throw new JinjaError($"{TypeName(container)} is not a container"),
         _ => throw new JinjaError($"{TypeName(container)} is not a container"),
     };
 

@@ -108,6 +108,7 @@ public sealed class JinjaInterpreterTests
     [InlineData("{{ foo.bar }}", "'foo' is undefined", "line 1")]
     [InlineData("{{ 'a' + 1 }}", "unsupported operand types for +", "line 1")]
     [InlineData("{% for a, b in [1] %}{% endfor %}", "is not iterable", "line 1")]
+    [InlineData("a\n{{ 5 | first }}", "is not iterable", "line 2")]
     [InlineData("{% break %}", "outside a loop", "line 1")]
     public void A_template_that_fails_while_rendering_names_the_line(string source, string expected, string line)
     {
