@@ -6,7 +6,8 @@ namespace Alignment.Cli.Arguments;
 internal sealed class RlArguments : IArgumentGroup
 {
     static readonly PpoOptions Defaults = new();
-    public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label).", null, "reward_model_path", "reward-model-path");
+    public Option<string?> RewardModel { get; } = CliOption.Text("reward-model", "A reward-model folder written by 'align reward' (or a transformers sequence-classification folder with one label); " +
+        "this, --reward-funcs, or both.", null, "reward_model_path", "reward-model-path", "reward_model_name_or_path");
     readonly Option<double?> _klCoef;
     readonly Option<string?> _klEstimator = CliOption.Choice("kl-estimator", "Per-token KL estimator.", "k1", ["k1", "k3"]);
     readonly Option<double?> _clipRange = CliOption.Double("cliprange", "ε of the clipped surrogate (the lower clip 1 − ε).", Defaults.ClipRange, "epsilon");
@@ -35,7 +36,6 @@ internal sealed class RlArguments : IArgumentGroup
     /// <param name="algorithm">The command's algorithm: GRPO's β defaults to 0 (TRL's default, and then no reference runs), PPO's and RLOO's to 0.05.</param>
     public RlArguments(RlAlgorithm algorithm)
     {
-        RewardModel.Required = true;
         _klCoef = CliOption.Double("kl-coef", "β of the KL term to the reference; 0 = none, and no reference model is loaded.",
             algorithm == RlAlgorithm.Grpo ? 0 : Defaults.KlCoef, "beta");
     }

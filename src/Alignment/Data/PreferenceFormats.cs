@@ -83,13 +83,22 @@ public static class PreferenceFormats
     /// which the last user message is the prompt.
     /// </summary>
     public static IEnumerable<string> ReadPrompts(string path, DataReadOptions? options = null, DataReadReport? report = null) =>
+        ReadPromptExamples(path, options, report).Select(p => p.Prompt);
+
+    /// <summary>
+    /// Streams prompts as <see cref="ReadPrompts"/> does, each with the other fields of its line (e.g. the
+    /// <c>solution</c> that <see cref="Scoring.RewardFunction.Accuracy"/> compares with).
+    /// </summary>
+    public static IEnumerable<PromptExample> ReadPromptExamples(string path, DataReadOptions? options = null, DataReadReport? report = null) =>
         Read(path, options, report, (json, source) =>
         {
             JsonNode prompt = PreferenceData.Required(json, "prompt", source);
-            if (prompt is JsonValue)
-                return PreferenceData.String(prompt, "prompt", source, allowEmpty: false);
-            return PreferenceData.Messages(prompt, "prompt", source).LastOrDefault(m => m.Role == "user")?.Content
-                ?? throw new DataFormatException(source, "prompt", "has no user message.");
+            string text = prompt is JsonValue
+                ? PreferenceData.String(prompt, "prompt", source, allowEmpty: false)
+                : PreferenceData.Messages(prompt, "prompt", source).LastOrDefault(m => m.Role == "user")?.Content
+                    ?? throw new DataFormatException(source, "prompt", "has no user message.");
+            var columns = json.Where(field => field.Key != "prompt").ToDictionary(field => field.Key, field => field.Value?.DeepClone());
+            return new PromptExample(text, columns, source);
         });
 
     /// <summary>TRL's <c>unpair_preference_dataset</c>: each pair becomes a desirable chosen and an undesirable rejected example.</summary>

@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
+using Alignment.Data;
 using Alignment.Distributed;
 using Alignment.Kernels;
 using Alignment.Models;
@@ -13,7 +15,8 @@ namespace Alignment.Rl;
 
 /// <summary>
 /// On-policy RL against a reward, on the training engine every trainer uses: each step samples a rollout with the
-/// KV-cached generator, scores it with an <see cref="IRewardModel"/>, computes advantages (PPO: KL-penalised rewards
+/// KV-cached generator, scores it with reward functions (<see cref="IRewardFunction"/>: TRL's <c>reward_funcs</c>,
+/// weighted by <see cref="PpoOptions.RewardWeights"/>) or an <see cref="IRewardModel"/>, computes advantages (PPO: KL-penalised rewards
 /// and GAE over a value head; GRPO: group-normalised scores; RLOO: leave-one-out baselines), then takes
 /// <c>num_ppo_epochs</c> × <c>num_mini_batches</c> clipped-surrogate passes, one optimizer update per
 /// <c>gradient_accumulation_steps</c> minibatches.
@@ -29,7 +32,7 @@ public sealed class PpoLoop
     readonly IReadOnlyList<ITrainingCallback> _callbacks;
     AdaptiveKlController? _controller;
 
-    /// <summary>Creates the loop.</summary>
+    /// <summary>Creates the loop against one reward model, judge or rule (logged as <c>rewards/&lt;its type&gt;/mean</c>).</summary>
     /// <param name="policy">The model to train.</param>
     /// <param name="reference">The frozen reference (for LoRA, <see cref="PolicyModel.CreateReference"/> shares the base); null when
     /// <c>kl_coef</c> is 0 and not adaptive (TRL's GRPO default β = 0): then no reference forward runs and the KL reads 0.</param>
@@ -41,15 +44,41 @@ public sealed class PpoLoop
     /// <param name="logger">Where steps and checkpoints are logged; nowhere when null.</param>
     /// <param name="callbacks">Receivers of every iteration's metrics, beyond metrics.jsonl and TensorBoard.</param>
     /// <exception cref="ArgumentException">An option is out of range (every one is named), or there is no reference and the KL term needs one.</exception>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in the type of their first differing parameter (reward model or reward functions; strings or prompt examples), so no call is ambiguous.")]
     public PpoLoop(PolicyModel policy, ICausalLM? reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
+        PpoOptions options, ScalarHead? valueHead = null, ILogger? logger = null, IEnumerable<ITrainingCallback>? callbacks = null)
+        : this(policy, reference, [RewardFunction.From(SnakeCase(reward?.GetType().Name ?? "reward"), reward!)], tokenizer, template, options, valueHead, logger, callbacks) { }
+
+    /// <summary>Creates the loop against reward functions (TRL's <c>reward_funcs</c>), summed with <see cref="PpoOptions.RewardWeights"/>.</summary>
+    /// <param name="policy">The model to train.</param>
+    /// <param name="reference">The frozen reference (for LoRA, <see cref="PolicyModel.CreateReference"/> shares the base); null when
+    /// <c>kl_coef</c> is 0 and not adaptive (TRL's GRPO default β = 0): then no reference forward runs and the KL reads 0.</param>
+    /// <param name="rewards">The reward functions; each sample's reward is the weighted sum of those that did not abstain, and a
+    /// sample on which all abstain is left out of the baselines with advantage 0 (PPO: out of the loss).</param>
+    /// <param name="tokenizer">The policy's tokenizer.</param>
+    /// <param name="template">Chat template for the prompts (as user turns), or null to use prompts as raw text.</param>
+    /// <param name="options">Settings.</param>
+    /// <param name="valueHead">PPO's value head on the policy's hidden states; created when null (PPO only).</param>
+    /// <param name="logger">Where steps and checkpoints are logged; nowhere when null.</param>
+    /// <param name="callbacks">Receivers of every iteration's metrics, beyond metrics.jsonl and TensorBoard.</param>
+    /// <exception cref="ArgumentException">An option is out of range (every one is named), there are no reward functions, two share a
+    /// name, the weights do not match them in number, or there is no reference and the KL term needs one.</exception>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in the type of their first differing parameter (reward model or reward functions; strings or prompt examples), so no call is ambiguous.")]
+    public PpoLoop(PolicyModel policy, ICausalLM? reference, IReadOnlyList<IRewardFunction> rewards, ModelTokenizer tokenizer, IChatTemplate? template,
         PpoOptions options, ScalarHead? valueHead = null, ILogger? logger = null, IEnumerable<ITrainingCallback>? callbacks = null)
     {
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
-        ArgumentNullException.ThrowIfNull(reward);
+        ArgumentNullException.ThrowIfNull(rewards);
         ArgumentNullException.ThrowIfNull(tokenizer);
         tokenizer.EnsureFits(policy.Model.Config.VocabSize);
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
+        if (rewards.Count == 0 || rewards.Any(r => r is null))
+            throw new ArgumentException("Give at least one reward function, and no null ones.", nameof(rewards));
+        if (rewards.GroupBy(r => r.Name).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new ArgumentException($"Two reward functions are named '{twice.Key}'; their metrics would collide.", nameof(rewards));
+        if (options.RewardWeights is { } weights && weights.Count != rewards.Count)
+            throw new ArgumentException($"reward_weights has {weights.Count} values for {rewards.Count} reward functions ({string.Join(", ", rewards.Select(r => r.Name))}).", nameof(options));
         if (reference is null && (options.KlCoef != 0 || options.KlTarget is not null))
             throw new ArgumentException($"kl_coef {options.KlCoef}{(options.KlTarget is null ? "" : " (adaptive)")} needs a reference model for its KL term; pass one, or set kl_coef to 0.", nameof(reference));
         _valueHead = options.Algorithm == RlAlgorithm.Ppo
@@ -57,11 +86,14 @@ public sealed class PpoLoop
                 generator: new Generator((ulong)options.Training.Seed))
             : null;
         _reference = reference;
-        _rollouts = new RolloutCollector(policy, reference, reward, tokenizer, template, options, _valueHead);
+        _rollouts = new RolloutCollector(policy, reference, [.. rewards], options.RewardWeights?.ToArray() ?? [.. rewards.Select(_ => 1.0)], tokenizer, template, options, _valueHead);
         _logger = logger;
         _callbacks = callbacks?.ToList() ?? [];
         KlCoef = options.KlCoef;
     }
+
+    static string SnakeCase(string name) =>
+        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>The current KL coefficient (changes when adaptive).</summary>
     public double KlCoef { get; private set; }
@@ -76,7 +108,23 @@ public sealed class PpoLoop
     /// <param name="eval">Evaluation prompts: each sampled once (with a fixed seed) and scored; reports <c>objective/scores</c>, <c>objective/kl</c> and <c>val/num_eos_tokens</c>.</param>
     /// <param name="resume">Continue from the newest checkpoint if there is one.</param>
     /// <param name="cancellationToken">Stops after the current iteration, writing a checkpoint.</param>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in the type of their first differing parameter (reward model or reward functions; strings or prompt examples), so no call is ambiguous.")]
     public TrainingResult Train(IReadOnlyList<string> prompts, IReadOnlyList<string>? eval = null, bool resume = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        return Train(prompts.Select(p => new PromptExample(p)).ToList(), eval?.Select(p => new PromptExample(p)).ToList(), resume, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains on prompts that carry dataset columns for the reward functions (e.g. <c>solution</c>); otherwise as
+    /// <see cref="Train(IReadOnlyList{string}, IReadOnlyList{string}?, bool, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="prompts">Training prompts with their columns.</param>
+    /// <param name="eval">Evaluation prompts with their columns.</param>
+    /// <param name="resume">Continue from the newest checkpoint if there is one.</param>
+    /// <param name="cancellationToken">Stops after the current iteration, writing a checkpoint.</param>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in the type of their first differing parameter (reward model or reward functions; strings or prompt examples), so no call is ambiguous.")]
+    public TrainingResult Train(IReadOnlyList<PromptExample> prompts, IReadOnlyList<PromptExample>? eval = null, bool resume = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);
         if (prompts.Count == 0)
@@ -87,7 +135,7 @@ public sealed class PpoLoop
         var trainable = TrainingTask.TrainableOf(_policy.Model);
         if (_valueHead is not null)
             trainable.AddRange(TrainingTask.TrainableOf(_valueHead, "value_head."));
-        var task = new TrainingTask<string>(trainable, Step)
+        var task = new TrainingTask<PromptExample>(trainable, Step)
         {
             ExamplesPerStep = _options.Training.BatchSize,
             Config = new Dictionary<string, string>
@@ -110,7 +158,7 @@ public sealed class PpoLoop
             },
         };
         using var settings = RunSettings.Apply(_options.Training, _policy.Model, _reference);
-        return new TrainingLoop<string>(prompts, task, _options.Training, _logger, _callbacks).Run(resume, cancellationToken);
+        return new TrainingLoop<PromptExample>(prompts, task, _options.Training, _logger, _callbacks).Run(resume, cancellationToken);
     }
 
     int Group => _options.Algorithm == RlAlgorithm.Ppo ? 1 : _options.NumGenerations;
@@ -121,7 +169,7 @@ public sealed class PpoLoop
     /// it holds. Each minibatch's loss is a mean over its completion tokens on every process; rollouts draw one
     /// generator per sample, seeded by its place in the global batch, so the run does not depend on the number of processes.
     /// </summary>
-    IReadOnlyDictionary<string, double> Step(IReadOnlyList<string> stepPrompts, StepContext context)
+    IReadOnlyDictionary<string, double> Step(IReadOnlyList<PromptExample> stepPrompts, StepContext context)
     {
         using var scope = NewDisposeScope();
         IProcessGroup processes = context.Group;
@@ -134,6 +182,8 @@ public sealed class PpoLoop
         Tensor nonScore = klPerSequence.mul(-KlCoef);
         var (advantages, returns) = Advantages(rollout, kl, nonScore, processes);
         Tensor lossMask = _options.MaskTruncatedCompletions ? rollout.Mask.logical_and(EndedWithEos(rollout).unsqueeze(1)) : rollout.Mask;
+        if (_options.Algorithm == RlAlgorithm.Ppo && rollout.Scores.Any(double.IsNaN)) // GRPO and RLOO give unscorable samples advantage 0, as TRL
+            lossMask = lossMask.logical_and(tensor(rollout.Scores.Select(double.IsFinite).ToArray(), device: lossMask.device).unsqueeze(1));
 
         // num_ppo_epochs passes over shuffled minibatches of the global rollout; one optimizer update per gradient_accumulation_steps minibatches.
         int perMini = (int)Math.Ceiling((double)globalRows / _options.MiniBatches);
@@ -151,15 +201,16 @@ public sealed class PpoLoop
         foreach (MicroBatch[] update in minibatches.Chunk(_options.Training.GradientAccumulationSteps))
             context.Apply(update);
 
-        double[] totals = processes.AllReduceSum(rollout.Scores.Sum(), Item(klPerSequence.sum()), Item(nonScore.sum()),
+        var scored = rollout.Scores.Where(double.IsFinite).ToList();
+        double[] totals = processes.AllReduceSum(scored.Sum(), scored.Count, Item(klPerSequence.sum()), Item(nonScore.sum()),
             Item(rollout.OldLogProbs.neg().mul(rollout.Mask).sum()), rollout.Completions.Count(c => c.Reason == FinishReason.EndOfSequence));
         var metrics = new Dictionary<string, double>
         {
-            ["objective/scores"] = totals[0] / globalRows,
-            ["objective/kl"] = totals[1] / globalRows,
-            ["objective/non_score_reward"] = totals[2] / globalRows,
-            ["objective/entropy"] = totals[3] / globalRows,
-            ["val/num_eos_tokens"] = totals[4],
+            ["objective/scores"] = totals[0] / Math.Max(1, totals[1]),
+            ["objective/kl"] = totals[2] / globalRows,
+            ["objective/non_score_reward"] = totals[3] / globalRows,
+            ["objective/entropy"] = totals[4] / globalRows,
+            ["val/num_eos_tokens"] = totals[5],
         };
         metrics["objective/rlhf_reward"] = metrics["objective/scores"] + metrics["objective/non_score_reward"];
         if (_controller is not null)
@@ -168,6 +219,7 @@ public sealed class PpoLoop
             KlCoef = _controller.Value;
         }
         metrics["kl_coef"] = KlCoef;
+        AddRewardMetrics(rollout.Rewards, processes, metrics);
         if (_options.Algorithm != RlAlgorithm.Ppo)
             AddGroupMetrics(rollout, processes, metrics);
         return metrics;
@@ -177,21 +229,51 @@ public sealed class PpoLoop
     static Tensor EndedWithEos(Rollout rollout) =>
         tensor(rollout.Completions.Select(c => c.Reason == FinishReason.EndOfSequence).ToArray(), device: rollout.Mask.device);
 
-    /// <summary>TRL's GRPO metrics over every process: <c>reward</c>, <c>reward_std</c>, <c>frac_reward_zero_std</c>, <c>completions/mean_length</c>, <c>completions/clipped_ratio</c>.</summary>
+    /// <summary>
+    /// TRL's per-function metrics over every process: <c>rewards/&lt;name&gt;/mean</c> and <c>/std</c> over the samples the
+    /// function scored (left out when it scored none, or the deviation when it scored one).
+    /// </summary>
+    static void AddRewardMetrics(RewardTable rewards, IProcessGroup processes, Dictionary<string, double> metrics)
+    {
+        double[] totals = processes.AllReduceSum([.. rewards.PerFunction.SelectMany(Moments)]);
+        for (int f = 0; f < rewards.Names.Count; f++)
+        {
+            var (sum, squares, n) = (totals[3 * f], totals[3 * f + 1], totals[3 * f + 2]);
+            if (n > 0)
+                metrics[$"rewards/{rewards.Names[f]}/mean"] = sum / n;
+            if (n > 1)
+                metrics[$"rewards/{rewards.Names[f]}/std"] = UnbiasedStd(sum, squares, n);
+        }
+    }
+
+    /// <summary>Σx, Σx², n over the values that are there.</summary>
+    static double[] Moments(IEnumerable<double?> values)
+    {
+        var present = values.Where(v => v is { } x && double.IsFinite(x)).Select(v => v!.Value).ToList();
+        return [present.Sum(), present.Sum(x => x * x), present.Count];
+    }
+
+    static double UnbiasedStd(double sum, double squares, double n) => Math.Sqrt(Math.Max(0, (squares - sum * sum / n) / (n - 1)));
+
+    /// <summary>
+    /// TRL's GRPO metrics over every process: <c>reward</c> and <c>reward_std</c> (the scored samples' mean and unbiased
+    /// deviation), <c>frac_reward_zero_std</c> (groups whose scored rewards are all equal), <c>completions/mean_length</c>,
+    /// <c>completions/clipped_ratio</c>.
+    /// </summary>
     void AddGroupMetrics(Rollout rollout, IProcessGroup processes, Dictionary<string, double> metrics)
     {
-        var stds = rollout.Scores.Chunk(Group).Select(group =>
-        {
-            double mean = group.Average();
-            return Math.Sqrt(group.Sum(x => (x - mean) * (x - mean)) / (group.Length - 1));
-        }).ToList();
-        double[] totals = processes.AllReduceSum(rollout.Scores.Sum(), rollout.Scores.Length, stds.Sum(), stds.Count(s => s == 0), stds.Count,
-            rollout.Completions.Sum(c => (double)c.Tokens.Length), rollout.Completions.Count(c => c.Reason != FinishReason.EndOfSequence));
-        metrics["reward"] = totals[0] / totals[1];
-        metrics["reward_std"] = totals[2] / totals[4];
+        var groups = rollout.Scores.Chunk(Group).Select(group => group.Where(double.IsFinite).ToArray()).ToList();
+        int zeroStd = groups.Count(g => g.Length > 1 && g.All(x => x == g[0]));
+        double[] moments = Moments(rollout.Scores.Select(x => (double?)x));
+        double[] totals = processes.AllReduceSum(moments[0], moments[1], moments[2], zeroStd, groups.Count,
+            rollout.Completions.Sum(c => (double)c.Tokens.Length), rollout.Completions.Count, rollout.Completions.Count(c => c.Reason != FinishReason.EndOfSequence));
+        if (totals[2] > 0)
+            metrics["reward"] = totals[0] / totals[2];
+        if (totals[2] > 1)
+            metrics["reward_std"] = UnbiasedStd(totals[0], totals[1], totals[2]);
         metrics["frac_reward_zero_std"] = totals[3] / totals[4];
-        metrics["completions/mean_length"] = totals[5] / totals[1];
-        metrics["completions/clipped_ratio"] = totals[6] / totals[1];
+        metrics["completions/mean_length"] = totals[5] / totals[6];
+        metrics["completions/clipped_ratio"] = totals[7] / totals[6];
     }
 
     /// <summary>The sampling seed of each of <paramref name="count"/> rollout rows from global row <paramref name="firstRow"/>.</summary>
@@ -205,6 +287,7 @@ public sealed class PpoLoop
         switch (_options.Algorithm)
         {
             case RlAlgorithm.Ppo:
+                scores = scores.nan_to_num(0); // an unscorable sample takes no part in the loss (see Step)
                 Tensor rewards = kl.mul(-KlCoef);
                 Tensor last = ScalarHead.LastTokenIndex(rollout.Mask);                                    // the last completion position
                 rewards = rewards.scatter_add(1, last.unsqueeze(1), scores.unsqueeze(1));
@@ -276,17 +359,19 @@ public sealed class PpoLoop
             : ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "loss/value_avg", "val/clipfrac_avg"];
 
     /// <summary>Samples each evaluation prompt once with a fixed seed and reports the mean score and KL.</summary>
-    IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<string> prompts)
+    IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<PromptExample> prompts)
     {
         using var scope = NewDisposeScope();
         using Rollout rollout = _rollouts.Collect(prompts, RowSeeds(_options.Training.Seed * 7919L - 1, 0, prompts.Count));
         Tensor kl = RlMath.Kl(rollout.OldLogProbs, rollout.ReferenceLogProbs, _options.KlEstimator).mul(rollout.Mask);
-        return new Dictionary<string, double>
+        var metrics = new Dictionary<string, double>
         {
-            ["objective/scores"] = rollout.Scores.Average(),
             ["objective/kl"] = Item(kl.sum(1).mean()),
             ["val/num_eos_tokens"] = rollout.Completions.Count(c => c.Reason == FinishReason.EndOfSequence),
         };
+        if (rollout.Scores.Any(double.IsFinite)) // left out when every sample was unscorable
+            metrics["objective/scores"] = rollout.Scores.Where(double.IsFinite).Average();
+        return metrics;
     }
 
     static double Item(Tensor value) => value.to_type(ScalarType.Float64).item<double>();

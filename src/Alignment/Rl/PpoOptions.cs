@@ -120,6 +120,8 @@ public sealed record PpoOptions
     public ImportanceSamplingLevel ImportanceSamplingLevel { get; init; } = ImportanceSamplingLevel.Token;
     /// <summary><c>scale_rewards</c> of GRPO.</summary>
     public RewardScaling ScaleRewards { get; init; } = RewardScaling.Group;
+    /// <summary><c>reward_weights</c>: one weight per reward function, in their order; null = all 1.</summary>
+    public IReadOnlyList<double>? RewardWeights { get; init; }
     /// <summary><c>mask_truncated_completions</c>: completions that end without EOS take no part in the loss.</summary>
     public bool MaskTruncatedCompletions { get; init; }
 
@@ -145,6 +147,7 @@ public sealed record PpoOptions
         .Check(Temperature >= 0 && !double.IsInfinity(Temperature), $"temperature must be >= 0, got {Temperature}.")
         .Check(TopK >= 0, $"top_k must be >= 0, got {TopK}.")
         .Check(TopP is > 0 and <= 1, $"top_p must be in (0, 1], got {TopP}.")
+        .Check(RewardWeights is null || RewardWeights.All(double.IsFinite), $"reward_weights must be finite numbers, got [{string.Join(", ", RewardWeights ?? [])}].")
         .Check(MissingEosPenalty is not { } penalty || double.IsFinite(penalty), $"missing_eos_penalty must be finite, got {MissingEosPenalty}.")
         .ThrowIfAny();
 }

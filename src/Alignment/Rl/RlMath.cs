@@ -151,7 +151,9 @@ internal static class RlMath
     /// <summary>
     /// GRPO's advantage of each sample: its reward minus its group's mean, divided (<paramref name="scaling"/>) by the
     /// group's standard deviation, the whole step's (over every process), or nothing — plus 1e-4 when dividing, as TRL.
-    /// Standard deviations are unbiased, as TRL's.
+    /// Standard deviations are unbiased, as TRL's. A NaN reward (every reward function abstained) is left out of the
+    /// means and deviations and gets advantage 0, as does every sample of a group with fewer than two scored ones when
+    /// dividing by the group's deviation (TRL's nanmean, nanstd and nan_to_num).
     /// </summary>
     /// <param name="scores">[N] rewards, N a multiple of the group size, each group's samples adjacent.</param>
     /// <param name="groupSize">Samples per prompt (G ≥ 2).</param>
@@ -160,25 +162,42 @@ internal static class RlMath
     public static Tensor GroupAdvantages(Tensor scores, int groupSize, RewardScaling scaling, IProcessGroup? processes = null)
     {
         RequireGroups(scores, groupSize);
-        Tensor grouped = scores.view(-1, groupSize);
-        Tensor centred = grouped.sub(grouped.mean([1], keepdim: true));
+        var (grouped, scored) = (scores.view(-1, groupSize), scores.isnan().logical_not().view(-1, groupSize));
+        Tensor centred = grouped.sub(NanMean(grouped, scored));
         Tensor scale = scaling switch
         {
-            RewardScaling.Group => grouped.std(1, keepdim: true).add(1e-4),
+            RewardScaling.Group => NanStd(grouped, scored, NanMean(grouped, scored)).add(1e-4),
             RewardScaling.Batch => BatchStd(scores, processes ?? ProcessGroup.Single).add(1e-4),
             _ => ones(1, dtype: scores.dtype, device: scores.device),
         };
-        return centred.div(scale).view(-1);
+        return NanToZero(centred.div(scale)).view(-1);
     }
 
-    /// <summary>The unbiased standard deviation of every process's <paramref name="scores"/> together.</summary>
+    /// <summary>[G', 1] the mean of each row's scored entries (NaN for a row with none).</summary>
+    static Tensor NanMean(Tensor grouped, Tensor scored) =>
+        grouped.nan_to_num(0).sum(1, keepdim: true).div(scored.sum(1, keepdim: true).to_type(grouped.dtype));
+
+    /// <summary>[G', 1] the unbiased deviation of each row's scored entries (NaN for a row with fewer than two).</summary>
+    static Tensor NanStd(Tensor grouped, Tensor scored, Tensor mean)
+    {
+        Tensor n = scored.sum(1, keepdim: true).to_type(grouped.dtype);
+        Tensor squares = grouped.sub(mean).square().nan_to_num(0).sum(1, keepdim: true);
+        return where(n.gt(1), squares.div(n.sub(1)), full_like(n, double.NaN)).sqrt();
+    }
+
+    static Tensor NanToZero(Tensor x) => where(x.isnan(), zeros_like(x), x);
+
+    /// <summary>The unbiased standard deviation of every process's scored <paramref name="scores"/> together (NaN ones left out).</summary>
     static Tensor BatchStd(Tensor scores, IProcessGroup processes)
     {
-        Tensor sums = stack([scores.sum(), scores.square().sum(), tensor((double)scores.shape[0], dtype: scores.dtype, device: scores.device)]);
+        Tensor scored = scores.isnan().logical_not().to_type(scores.dtype);
+        Tensor values = scores.nan_to_num(0);
+        Tensor sums = stack([values.sum(), values.square().sum(), scored.sum()]);
         processes.AllReduce(sums);
         Tensor n = sums[2];
         Tensor mean = sums[0].div(n);
-        return sums[1].sub(mean.square().mul(n)).div(n.sub(1).clamp_min(1)).clamp_min(0).sqrt();
+        Tensor variance = sums[1].sub(mean.square().mul(n)).div(n.sub(1)).clamp_min(0);
+        return where(n.gt(1), variance.sqrt(), full_like(n, double.NaN));
     }
 
     /// <summary>
@@ -193,13 +212,17 @@ internal static class RlMath
         return (loss, MaskedMean(clippedLoss.gt(unclippedLoss).to_type(values.dtype), mask).detach());
     }
 
-    /// <summary>RLOO's advantage of each sample: its reward minus the mean of the other K − 1 samples of its prompt.</summary>
+    /// <summary>
+    /// RLOO's advantage of each sample: its reward minus the mean of the other scored samples of its prompt. A NaN
+    /// reward (unscorable) is left out of its siblings' baselines and gets advantage 0, as does the only scored sample
+    /// of a group (TRL's nansum over scorable siblings, then nan_to_num).
+    /// </summary>
     public static Tensor LeaveOneOut(Tensor scores, int groupSize)
     {
         RequireGroups(scores, groupSize);
-        Tensor grouped = scores.view(-1, groupSize);
-        Tensor others = grouped.sum(1, keepdim: true).sub(grouped).div(groupSize - 1);
-        return grouped.sub(others).view(-1);
+        var (grouped, scored) = (scores.view(-1, groupSize), scores.isnan().logical_not().view(-1, groupSize));
+        Tensor others = grouped.nan_to_num(0).sum(1, keepdim: true).sub(grouped).div(scored.sum(1, keepdim: true).sub(1).to_type(scores.dtype));
+        return NanToZero(grouped.sub(others)).view(-1);
     }
 
     static void RequireGroups(Tensor scores, int groupSize)

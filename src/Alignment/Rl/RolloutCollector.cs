@@ -15,7 +15,10 @@ namespace Alignment.Rl;
 internal sealed class Rollout : IDisposable
 {
     public required IReadOnlyList<Completion> Completions { get; init; }
+    /// <summary>[B] the weighted reward less any missing-EOS penalty; NaN where every reward function abstained.</summary>
     public required double[] Scores { get; init; }
+    /// <summary>Each reward function's rewards.</summary>
+    public required RewardTable Rewards { get; init; }
     public required CompletionBatch Batch { get; init; }
     /// <summary>[B, T] true at completion tokens.</summary>
     public required Tensor Mask { get; init; }
@@ -30,13 +33,13 @@ internal sealed class Rollout : IDisposable
 }
 
 /// <summary>Samples completions with the KV-cached generator, scores them, and computes what the updates need.</summary>
-internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
-    PpoOptions options, ScalarHead? valueHead)
+internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference, IReadOnlyList<IRewardFunction> rewards, IReadOnlyList<double> weights,
+    ModelTokenizer tokenizer, IChatTemplate? template, PpoOptions options, ScalarHead? valueHead)
 {
     /// <summary>One rollout over <paramref name="prompts"/> (each as a user turn, or raw text without a template), each sampled with its own seed.</summary>
-    public Rollout Collect(IReadOnlyList<string> prompts, IReadOnlyList<long> rowSeeds)
+    public Rollout Collect(IReadOnlyList<PromptExample> prompts, IReadOnlyList<long> rowSeeds)
     {
-        var promptIds = prompts.Select(p => (template is null ? tokenizer.EncodeContent(p) : tokenizer.Encode(template.Render([new("user", p)], true))).ToArray()).ToList();
+        var promptIds = prompts.Select(p => (template is null ? tokenizer.EncodeContent(p.Prompt) : tokenizer.Encode(template.Render([new("user", p.Prompt)], true))).ToArray()).ToList();
         bool training = policy.Model.training;
         policy.Model.eval(); // rollouts sample with LoRA dropout off, as TRL does
         IReadOnlyList<Completion> completions = TextGenerator.Generate(policy.Model, promptIds.Select(p => p.Select(i => (long)i).ToArray()).ToList(),
@@ -46,8 +49,10 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference,
                 EosTokenIds = tokenizer.EosTokenIds.Select(i => (long)i).ToArray(), RowSeeds = rowSeeds,
             });
         policy.Model.train(training);
-        var texts = completions.Select(c => tokenizer.Decode(c.Tokens, skipSpecialTokens: true)).ToList();
-        double[] scores = reward.Score(prompts, texts).ToArray();
+        var samples = prompts.Select((p, i) => new RewardSample(p.Prompt, tokenizer.Decode(completions[i].Tokens, skipSpecialTokens: true),
+            completions[i].Tokens.Select(t => (int)t).ToArray(), p.Columns)).ToList();
+        RewardTable table = RewardTable.Score(rewards, weights, samples);
+        double[] scores = [.. table.Total];
         if (options.MissingEosPenalty is { } penalty)
             for (int i = 0; i < scores.Length; i++)
                 if (completions[i].Reason != FinishReason.EndOfSequence)
@@ -62,6 +67,7 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference,
         {
             Completions = completions,
             Scores = scores,
+            Rewards = table,
             Batch = batch,
             Mask = batch.Targets.ne(TokenLogProbs.IgnoreIndex),
             OldLogProbs = oldLogProbs,

@@ -18,6 +18,11 @@ internal static class DataFingerprint
     public static string Of(IEnumerable<string> prompts) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u0000", prompts))))[..16];
 
+    /// <summary>Prompts and their columns; the same as the prompts' own fingerprint when none has columns.</summary>
+    public static string Of(IEnumerable<PromptExample> prompts) =>
+        Of(prompts.Select(p => p.Columns.Count == 0 ? p.Prompt
+            : p.Prompt + "\u0001" + string.Join("\u0001", p.Columns.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key}={c.Value?.ToJsonString() ?? "null"}"))));
+
     static string Hash(IEnumerable<int[]> parts)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

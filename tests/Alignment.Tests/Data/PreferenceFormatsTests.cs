@@ -79,4 +79,22 @@ public sealed class PreferenceFormatsTests() : TempJsonl("alignment-formats-")
         Assert.Equal(1, report.Skipped); // the 1–1 tie
         Assert.Single(PreferenceFormats.ReadVoted(path, 0.25, excludeFlagged: true));
     }
+
+    [Fact]
+    public void Prompt_examples_keep_the_other_columns_of_their_line()
+    {
+        string path = File(
+            """{"prompt": "2+2?", "solution": "4", "level": 1}""",
+            """{"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "3+5?"}], "solution": 8, "tags": ["a"]}""",
+            """{"prompt": "no columns"}""");
+        var examples = PreferenceFormats.ReadPromptExamples(path).ToList();
+        Assert.Equal(["2+2?", "3+5?", "no columns"], examples.Select(e => e.Prompt));
+        Assert.Equal(["level", "solution"], examples[0].Columns.Keys.Order());
+        Assert.Equal("4", examples[0].Columns["solution"]!.GetValue<string>());
+        Assert.Equal(8, examples[1].Columns["solution"]!.GetValue<int>());
+        Assert.Equal("""["a"]""", examples[1].Columns["tags"]!.ToJsonString());
+        Assert.Empty(examples[2].Columns);
+        Assert.Equal(new SourceLocation(path, 2), examples[1].Source);
+        Assert.Equal(examples.Select(e => e.Prompt), PreferenceFormats.ReadPrompts(path));
+    }
 }

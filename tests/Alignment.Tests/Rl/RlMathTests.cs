@@ -90,6 +90,24 @@ public sealed class RlMathTests
         Assert.Equal(byGroup, D(RlMath.GroupAdvantages(T(1, 2, 3, 5, 5, 9), 3, RewardScaling.Group)), new Tolerance(1e-12));
     }
 
+    [Fact]
+    public void Unscorable_samples_are_left_out_of_the_baselines_and_get_advantage_0()
+    {
+        using var scope = NewDisposeScope();
+        double nan = double.NaN;
+        // Groups (1, NaN, 3, 8) and (NaN, 4, NaN, NaN): the first's scored mean 4 and unbiased std √((9 + 1 + 16) / 2) = √13;
+        // the second has one scored sample: its std is undefined, so dividing by it gives 0 everywhere (TRL's nan_to_num).
+        Tensor scores = T(1, nan, 3, 8, nan, 4, nan, nan);
+        double s = Math.Sqrt(13) + 1e-4;
+        Assert.Equal([-3 / s, 0, -1 / s, 4 / s, 0, 0, 0, 0], D(RlMath.GroupAdvantages(scores, 4, RewardScaling.Group)), new Tolerance(1e-12));
+        Assert.Equal([-3, 0, -1, 4, 0, 0, 0, 0], D(RlMath.GroupAdvantages(scores, 4, RewardScaling.None)), new Tolerance(1e-12));
+        // The batch: scored 1, 3, 8, 4 — mean 4, unbiased variance (9 + 1 + 16 + 0) / 3; each centred on its group's mean.
+        double b = Math.Sqrt(26 / 3.0) + 1e-4;
+        Assert.Equal([-3 / b, 0, -1 / b, 4 / b, 0, 0, 0, 0], D(RlMath.GroupAdvantages(scores, 4, RewardScaling.Batch)), new Tolerance(1e-12));
+        // RLOO: 1 − (3 + 8)/2, 3 − (1 + 8)/2, 8 − (1 + 3)/2; the lone scored sample of the second group has no baseline.
+        Assert.Equal([-4.5, 0, -1.5, 6, 0, 0, 0, 0], D(RlMath.LeaveOneOut(scores, 4)), new Tolerance(1e-12));
+    }
+
     /// <summary>Two completions of 3 and 1 tokens (T = 3), per-token losses (1, 2, 3) and (4, ·, ·).</summary>
     static (Tensor Loss, Tensor Mask) UnequalLengths() => (T(1, 2, 3, 4, 50, 60).view(2, 3), T(1, 1, 1, 1, 0, 0).view(2, 3));
 
