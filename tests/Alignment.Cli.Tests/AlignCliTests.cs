@@ -281,6 +281,61 @@ public sealed class RlCliTests : IDisposable
     }
 
     [Fact]
+    public void Grpo_takes_reward_functions_and_weights_from_a_config_file_including_a_users_own()
+    {
+        var json = TinyModels.ConfigJson();
+        json["vocab_size"] = 300;
+        string model = _models.Folder("policy", json);
+        foreach (string file in Directory.GetFiles(_tokenizers.Folder("tok", chatTemplate: TinyTokenizers.ChatMlTemplate)))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
+        string prompts = Path.Combine(_models.Root, "math.jsonl");
+        File.WriteAllLines(prompts, ["""{"prompt": "1+1?", "solution": "2"}""", """{"prompt": "2+3?", "solution": 5}""", """{"prompt": "4+4?", "solution": "8"}"""]);
+        string own = $"{typeof(CompletionLength).Assembly.Location}:{typeof(CompletionLength).FullName}";
+        string config = Path.Combine(_models.Root, "grpo.json");
+        File.WriteAllText(config, new JsonObject
+        {
+            ["reward_funcs"] = new JsonArray("accuracy_reward", "think_format_reward", own), ["reward_weights"] = new JsonArray(1, 0.5, 0.25),
+            ["loss_type"] = "dapo", ["epsilon_high"] = 0.28, ["max_steps"] = 2, ["batch_size"] = 2, ["num_generations"] = 2, ["response_length"] = 4,
+        }.ToJsonString());
+        string output = Path.Combine(_models.Root, "grpo-funcs");
+
+        var text = new StringWriter();
+        int code = AlignCli.Run(["grpo", "--model", model, "--dataset", prompts, "--output", output, "--config", config], text, text);
+
+        Assert.True(code == 0, text.ToString());
+        foreach (string line in File.ReadAllLines(Path.Combine(output, "metrics.jsonl")))
+        {
+            var metrics = JsonNode.Parse(line)!;
+            double Mean(string name) => metrics[$"rewards/{name}/mean"]!.GetValue<double>();
+            // No function abstains here, so the mean of the weighted sums is the weighted sum of the means.
+            Assert.Equal(Mean("accuracy_reward") + 0.5 * Mean("think_format_reward") + 0.25 * Mean("completion_length"), metrics["reward"]!.GetValue<double>(), 9);
+            Assert.InRange(Mean("completion_length"), 1, 4); // --response-length 4
+        }
+    }
+
+    [Theory]
+    [InlineData("--reward-funcs", "accuracy,telepathy", "unknown reward function 'telepathy'")]
+    [InlineData("--reward-funcs", "missing.dll:A.B", "does not exist")]
+    [InlineData("--reward-weights", "1,2", "--reward-weights has 2 values for 1 rewards (think_format_reward)")]
+    [InlineData("--soft-punish-cache", "9", "--soft-punish-cache must be in [0, --response-length = 4]")]
+    public void Bad_reward_functions_fail_before_loading(string option, string value, string expected)
+    {
+        var error = new StringWriter();
+        string[] funcs = option == "--reward-funcs" ? [] : ["--reward-funcs", "think_format_reward"];
+        Assert.Equal(2, AlignCli.Run(["grpo", "--model", "nowhere", "--dataset", "none.jsonl", "--output", "x", "--response-length", "4", .. funcs, option, value],
+            TextWriter.Null, error));
+        Assert.Contains(expected, error.ToString());
+    }
+
+    [Fact]
+    public void Rl_commands_need_a_reward()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, AlignCli.Run(["grpo", "--model", "nowhere", "--dataset", "none.jsonl", "--output", "x"], TextWriter.Null, error));
+        Assert.Contains("--reward-model FOLDER, --reward-funcs NAMES, or both", error.ToString());
+    }
+
+    [Fact]
     public void Bad_rl_options_fail_before_loading()
     {
         var error = new StringWriter();
@@ -288,4 +343,12 @@ public sealed class RlCliTests : IDisposable
             "--num-generations", "1"], TextWriter.Null, error));
         Assert.Contains("num_generations", error.ToString());
     }
+}
+
+/// <summary>A user's own reward function, loaded by <c>--reward-funcs FILE.dll:Type</c>: the completion's token count.</summary>
+public sealed class CompletionLength : Alignment.Scoring.IRewardFunction
+{
+    public string Name => "completion_length";
+
+    public IReadOnlyList<double?> Score(IReadOnlyList<Alignment.Scoring.RewardSample> samples) => samples.Select(s => (double?)s.CompletionIds.Count).ToList();
 }
