@@ -5,10 +5,13 @@ using BenchmarkDotNet.Running;
 // Run: dotnet run -c Release --project benchmarks/Alignment.Benchmarks -- --filter '*'
 //      dotnet run -c Release --project benchmarks/Alignment.Benchmarks -- scale [case] [steps]   (real-size DPO steps)
 //      dotnet run -c Release --project benchmarks/Alignment.Benchmarks -- distributed [steps]   (alone, then under mpirun -np 2)
+//      dotnet run -c Release --project benchmarks/Alignment.Benchmarks -- grpo-beta [steps] [repeats]   (GRPO with β = 0 against β > 0)
 if (args is ["scale", .. var rest])
     return ScaleRun.Run(rest);
 if (args is ["distributed", .. var more])
     return DistributedRun.Run(more);
+if (args is ["grpo-beta", .. var grpo])
+    return GrpoReferenceRun.Run(grpo);
 PeakNativeMemory.StartRecording();
 BenchmarkSwitcher.FromAssembly(typeof(PeakNativeMemory).Assembly).Run(args, new BenchmarkConfig());
 return 0;

@@ -137,14 +137,14 @@ internal static class ScaleRun
         return layers + tokens * c.HiddenSize * 4 * 2 + 1024L * c.VocabSize * 4;
     }
 
-    static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         values.Sort();
         return values.Count == 0 ? double.NaN : values.Count % 2 == 1 ? values[values.Count / 2] : (values[values.Count / 2 - 1] + values[values.Count / 2]) / 2;
     }
 
     /// <summary>Each step's wall time and peak resident bytes (the kernel's high-water mark, reset after every step).</summary>
-    sealed class StepProbe : ITrainingCallback
+    internal sealed class StepProbe : ITrainingCallback
     {
         readonly Stopwatch _clock = new();
         public List<double> Seconds { get; } = [];

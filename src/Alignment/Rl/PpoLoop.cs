@@ -47,7 +47,7 @@ public sealed class PpoLoop
     [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in the type of their first differing parameter (reward model or reward functions; strings or prompt examples), so no call is ambiguous.")]
     public PpoLoop(PolicyModel policy, ICausalLM? reference, IRewardModel reward, ModelTokenizer tokenizer, IChatTemplate? template,
         PpoOptions options, ScalarHead? valueHead = null, ILogger? logger = null, IEnumerable<ITrainingCallback>? callbacks = null)
-        : this(policy, reference, [RewardFunction.From(SnakeCase(reward?.GetType().Name ?? "reward"), reward!)], tokenizer, template, options, valueHead, logger, callbacks) { }
+        : this(policy, reference, [RewardFunction.From(NameOf(reward ?? throw new ArgumentNullException(nameof(reward))), reward)], tokenizer, template, options, valueHead, logger, callbacks) { }
 
     /// <summary>Creates the loop against reward functions (TRL's <c>reward_funcs</c>), summed with <see cref="PpoOptions.RewardWeights"/>.</summary>
     /// <param name="policy">The model to train.</param>
@@ -92,8 +92,9 @@ public sealed class PpoLoop
         KlCoef = options.KlCoef;
     }
 
-    static string SnakeCase(string name) =>
-        string.Concat(name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
+    /// <summary>The metric name of a reward model given alone: its type's name in snake case (<c>reward_model</c>, <c>delegate_reward</c> …).</summary>
+    internal static string NameOf(IRewardModel reward) =>
+        string.Concat(reward.GetType().Name.Select((c, i) => char.IsUpper(c) ? (i > 0 ? "_" : "") + char.ToLowerInvariant(c) : c.ToString()));
 
     /// <summary>The current KL coefficient (changes when adaptive).</summary>
     public double KlCoef { get; private set; }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Alignment.Data;
 using Alignment.Losses;
 using Alignment.Models;
@@ -117,14 +118,31 @@ public sealed class AlignmentBuilder
     /// On-policy RL (<see cref="PpoLoop"/>: PPO, GRPO or RLOO as <paramref name="options"/> says) against
     /// <paramref name="reward"/>; the builder's optimisation settings fill <see cref="PpoOptions.Training"/>.
     /// </summary>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in their first parameter's type (a reward model or reward functions), so no call is ambiguous.")]
     public AlignmentBuilder Rollouts(IRewardModel reward, ModelTokenizer tokenizer, IReadOnlyList<string> prompts, PpoOptions? options = null,
         IChatTemplate? template = null, IReadOnlyList<string>? eval = null)
+    {
+        ArgumentNullException.ThrowIfNull(reward);
+        ArgumentNullException.ThrowIfNull(prompts);
+        return Rollouts([RewardFunction.From(PpoLoop.NameOf(reward), reward)], tokenizer, prompts.Select(p => new PromptExample(p)).ToList(), options, template,
+            eval?.Select(p => new PromptExample(p)).ToList());
+    }
+
+    /// <summary>
+    /// On-policy RL (<see cref="PpoLoop"/>) against reward functions (TRL's <c>reward_funcs</c>, weighted by
+    /// <see cref="PpoOptions.RewardWeights"/>) on prompts with their dataset columns; without <see cref="Reference(ICausalLM)"/>,
+    /// β (<see cref="PpoOptions.KlCoef"/>) must be 0.
+    /// </summary>
+    [SuppressMessage("ApiDesign", "RS0026", Justification = "The overloads differ in their first parameter's type (a reward model or reward functions), so no call is ambiguous.")]
+    public AlignmentBuilder Rollouts(IReadOnlyList<IRewardFunction> rewards, ModelTokenizer tokenizer, IReadOnlyList<PromptExample> prompts, PpoOptions? options = null,
+        IChatTemplate? template = null, IReadOnlyList<PromptExample>? eval = null)
     {
         PpoOptions rl = options ?? new PpoOptions();
         _run = training =>
         {
-            ICausalLM reference = _reference ?? throw new InvalidOperationException("Call Reference(...) before Build(): on-policy training needs a reference model.");
-            var loop = new PpoLoop(Policy, reference, reward, tokenizer, template, rl with { Training = training }, logger: _logger, callbacks: _callbacks);
+            if (_reference is null && (rl.KlCoef != 0 || rl.KlTarget is not null))
+                throw new InvalidOperationException($"Call Reference(...) before Build(): kl_coef {rl.KlCoef} needs a reference model (or set it to 0).");
+            var loop = new PpoLoop(Policy, _reference, rewards, tokenizer, template, rl with { Training = training }, logger: _logger, callbacks: _callbacks);
             return (resume, cancel) => loop.Train(prompts, eval, resume, cancel);
         };
         _defaults = rl.Training;

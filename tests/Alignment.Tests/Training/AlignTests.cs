@@ -93,6 +93,21 @@ public sealed class AlignTests : IDisposable
     }
 
     [Fact]
+    public void Rollouts_with_reward_functions_and_beta_0_need_no_reference()
+    {
+        var tokenizer = ModelTokenizer.FromFolder(_tokenizers.Folder("tok"));
+        IRewardFunction[] rewards = [RewardFunction.From("lower", s => s.Completion.Count(char.IsLower)), RewardFunction.Accuracy()];
+        PromptExample[] prompts = [new("hello", ("solution", "h")), new("world", ("solution", "w"))];
+        var rl = new PpoOptions { Algorithm = RlAlgorithm.Grpo, NumGenerations = 2, ResponseLength = 4, PpoEpochs = 1, KlCoef = 0, RewardWeights = [1, 2] };
+        using var policy = Policy(300);
+        var history = Configure(Align.Policy(policy).Rollouts(rewards, tokenizer, prompts, rl)).Build().Train().History;
+        Assert.Contains("rewards/accuracy_reward/mean", history[^1].Keys);
+        Assert.All(history, h => Assert.Equal(0, h["objective/kl"]));
+        var error = Assert.Throws<InvalidOperationException>(() => Configure(Align.Policy(policy).Rollouts(rewards, tokenizer, prompts, rl with { KlCoef = 0.1 })).Build());
+        Assert.Contains("Reference(", error.Message);
+    }
+
+    [Fact]
     public void Build_says_what_is_missing()
     {
         using var policy = Policy();
