@@ -13,11 +13,16 @@ internal static class GgufVocabulary
 {
     const int Normal = 1, Control = 3, UserDefined = 4, Unused = 5;
 
-    /// <summary>llama.cpp's names for the pre-tokenizer regexes of the families we train.</summary>
-    static readonly Dictionary<string, string> PreTokenizers = new(StringComparer.Ordinal)
+    /// <summary>
+    /// llama.cpp's names for the pre-tokenizer regexes of the families we train, by whether the BPE model takes a word
+    /// found whole in the vocabulary as one token (<c>ignore_merges</c>, Llama 3's setting). llama.cpp's <c>llama-bpe</c>
+    /// always ignores merges; <c>smaug-bpe</c> splits with the same regex and applies them.
+    /// </summary>
+    static readonly Dictionary<(string Regex, bool IgnoreMerges), string> PreTokenizers = new()
     {
-        [@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"] = "llama-bpe",
-        [@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"] = "qwen2",
+        [(@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", true)] = "llama-bpe",
+        [(@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", false)] = "smaug-bpe",
+        [(@"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+", false)] = "qwen2",
     };
 
     /// <summary>Adds the tokenizer's metadata for a model of <paramref name="vocabSize"/> token embeddings.</summary>
@@ -35,7 +40,7 @@ internal static class GgufVocabulary
         if ((string?)model["type"] != "BPE" || model["byte_fallback"]?.GetValue<bool>() == true)
             throw new NotSupportedException($"{path}: GGUF export writes byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM); this one is " +
                 $"{(string?)model["type"]}{(model["byte_fallback"]?.GetValue<bool>() == true ? " with byte fallback (SentencePiece-style)" : "")}.");
-        string pre = PreTokenizer(json["pre_tokenizer"], path);
+        string pre = PreTokenizer(json["pre_tokenizer"], model["ignore_merges"]?.GetValue<bool>() == true, path);
 
         var tokens = new string?[vocabSize];
         var types = new int[vocabSize];
@@ -75,19 +80,19 @@ internal static class GgufVocabulary
     }
 
     /// <summary>llama.cpp's name for the pre-tokenizer (<c>tokenizer.ggml.pre</c>), recognised from tokenizer.json's <c>pre_tokenizer</c>.</summary>
-    static string PreTokenizer(JsonNode? node, string path)
+    static string PreTokenizer(JsonNode? node, bool ignoreMerges, string path)
     {
         var parts = (string?)node?["type"] == "Sequence" ? (node["pretokenizers"] as JsonArray ?? []).ToList() : [node];
         string Type(int i) => (string?)parts[i]?["type"] ?? "";
         bool ByteLevel(int i, bool regex) => Type(i) == "ByteLevel" && (parts[i]?["use_regex"]?.GetValue<bool>() ?? true) == regex;
-        if (parts.Count == 1 && ByteLevel(0, regex: true))
+        if (parts.Count == 1 && ByteLevel(0, regex: true) && !ignoreMerges)
             return "gpt-2";
-        if (parts.Count == 2 && Type(0) == "Digits" && parts[0]?["individual_digits"]?.GetValue<bool>() == true && ByteLevel(1, regex: true))
+        if (parts.Count == 2 && Type(0) == "Digits" && parts[0]?["individual_digits"]?.GetValue<bool>() == true && ByteLevel(1, regex: true) && !ignoreMerges)
             return "smollm";
         if (parts.Count == 2 && Type(0) == "Split" && ByteLevel(1, regex: false) && (string?)parts[0]?["pattern"]?["Regex"] is { } regex
-            && PreTokenizers.TryGetValue(regex, out string? name))
+            && PreTokenizers.TryGetValue((regex, ignoreMerges), out string? name))
             return name;
-        throw new NotSupportedException($"{path}: its pre_tokenizer ({node?.ToJsonString() ?? "none"}) is not one whose llama.cpp name is known " +
+        throw new NotSupportedException($"{path}: its pre_tokenizer ({node?.ToJsonString() ?? "none"}, ignore_merges {ignoreMerges}) is not one whose llama.cpp name is known " +
             "(GPT-2's byte level, Llama 3's or Qwen2's split regex, SmolLM's digits); llama.cpp would split text differently.");
     }
 

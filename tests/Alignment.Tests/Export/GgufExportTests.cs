@@ -1,0 +1,90 @@
+using System.Text.Json.Nodes;
+using Alignment.Export;
+using Alignment.Models;
+using Alignment.Tests.Models;
+using Alignment.Tests.Tokenization;
+using Alignment.Tokenization;
+using static TorchSharp.torch;
+
+namespace Alignment.Tests.Export;
+
+public sealed class GgufExportTests : IDisposable
+{
+    readonly TinyModels _models = new();
+    readonly TinyTokenizers _tokenizers = new();
+
+    public void Dispose()
+    {
+        _models.Dispose();
+        _tokenizers.Dispose();
+    }
+
+    /// <summary>A tiny random model folder of the family with the tests' real byte-level BPE tokenizer and ChatML template.</summary>
+    string Folder(string family, bool gpt2Style = false)
+    {
+        JsonObject json = family switch
+        {
+            "qwen2" => TinyModels.ConfigJson("qwen2", tied: true),
+            "mistral" => TinyModels.ConfigJson("mistral"),
+            "llama3" => TinyModels.ConfigJson(ropeScaling: new JsonObject
+            {
+                ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 32,
+            }),
+            _ => TinyModels.ConfigJson(),
+        };
+        json["vocab_size"] = 300;
+        json["hidden_size"] = 64;
+        json["intermediate_size"] = 96;
+        if (family == "mistral")
+            json["head_dim"] = 32; // heads × head_dim ≠ hidden: llama.cpp reads key_length / value_length
+        string folder = _models.Folder(family + (gpt2Style ? "-gpt2" : ""), json);
+        foreach (string file in Directory.GetFiles(_tokenizers.Folder("tok-" + family + gpt2Style, chatTemplate: TinyTokenizers.ChatMlTemplate, gpt2Style: gpt2Style)))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
+        return folder;
+    }
+
+    static readonly string[] Texts = ["hello world, the world said hello 123 don't", "  two  spaces\nand a line\t tab ünïcödé 🙂"];
+
+    /// <summary>Our model's logits [position][vocab] for <paramref name="ids"/>.</summary>
+    static float[][] OurLogits(LlamaForCausalLM model, IReadOnlyList<int> ids)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor input = tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0);
+        Tensor logits = model.Forward(input, ones_like(input)).matmul(model.LmHeadWeight.t())[0];
+        return [.. Enumerable.Range(0, ids.Count).Select(i => logits[i].data<float>().ToArray())];
+    }
+
+    /// <summary>The largest difference at any position and token, relative to that position's largest |logit|.</summary>
+    static double RelativeDifference(float[][] expected, float[][] actual) =>
+        expected.Zip(actual).Max(row => row.First.Zip(row.Second).Max(p => Math.Abs(p.First - p.Second)) / row.First.Max(Math.Abs));
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("llama3")]
+    [InlineData("qwen2")]
+    [InlineData("mistral")]
+    public void An_f32_export_runs_in_llama_cpp_as_our_model_does(string family)
+    {
+        string folder = Folder(family);
+        string gguf = Path.Combine(folder, "model.gguf");
+        GgufExport.ExportModel(folder, gguf, GgufFileType.F32);
+
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        var chat = ChatTemplates.For(tokenizer);
+        using var model = LlamaForCausalLM.FromPretrained(folder);
+        model.eval();
+        using var llama = new LlamaCpp(gguf);
+        foreach (string text in Texts)
+        {
+            var segments = chat.Render([new("user", text)], addGenerationPrompt: true);
+            int[] ours = [.. tokenizer.Encode(segments)];
+            Assert.Equal(ours, llama.Tokenize(string.Concat(segments.Select(s => s.Text))));
+            double difference = RelativeDifference(OurLogits(model, ours), llama.Logits(ours));
+            Assert.True(difference < 1e-4, $"{family}: logits differ by {difference:E2} of their scale");
+
+            var greedy = TextGenerator.Generate(model, [ours.Select(i => (long)i).ToArray()], new GenerationOptions { MaxNewTokens = 20, Temperature = 0, EosTokenIds = [] })[0];
+            Assert.Equal(greedy.Tokens.Select(t => (int)t), llama.Greedy(ours, 20));
+        }
+    }
+}
