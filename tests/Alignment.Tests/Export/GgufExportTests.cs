@@ -87,4 +87,28 @@ public sealed class GgufExportTests : IDisposable
             Assert.Equal(greedy.Tokens.Select(t => (int)t), llama.Greedy(ours, 20));
         }
     }
+
+    /// <summary>
+    /// The bound, relative to a position's largest |logit|: first order, every one of the logit's 15 matmuls (2 layers × 7
+    /// and the head) rounds its weights once and, in llama.cpp, its input once (f16 and q8_0 matmuls convert activations
+    /// too), so 30 roundings of the format's unit u: f16 u = 2⁻¹¹, bf16 u = 2⁻⁸, q8_0 u ≈ 2.5/254 (half a step of a block
+    /// whose largest |x| is about 2.5 of its deviation). Measured here: 2.3e-3, 1.7e-2 and 9.6e-2.
+    /// </summary>
+    [Theory]
+    [InlineData(GgufFileType.F16, 30 * 4.8828125e-4)]
+    [InlineData(GgufFileType.BF16, 30 * 3.90625e-3)]
+    [InlineData(GgufFileType.Q8_0, 30 * 2.5 / 254)]
+    public void Smaller_types_stay_within_their_precision(GgufFileType type, double bound)
+    {
+        string folder = Folder("llama");
+        string gguf = Path.Combine(folder, $"model-{type}.gguf");
+        GgufExport.ExportModel(folder, gguf, type);
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        using var model = LlamaForCausalLM.FromPretrained(folder);
+        model.eval();
+        using var llama = new LlamaCpp(gguf);
+        int[] ids = [.. tokenizer.EncodeContent(Texts[0])];
+        double difference = RelativeDifference(OurLogits(model, ids), llama.Logits(ids));
+        Assert.True(difference < bound, $"{type}: logits differ by {difference:E2} of their scale, beyond {bound:E2}");
+    }
 }
