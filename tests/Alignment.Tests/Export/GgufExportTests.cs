@@ -64,9 +64,10 @@ public sealed class GgufExportTests : IDisposable
     [InlineData("llama3")]
     [InlineData("qwen2")]
     [InlineData("mistral")]
+    [InlineData("gpt2-tokenizer")]  // GPT-2's byte-level pre-tokenizer: llama.cpp's gpt-2
     public void An_f32_export_runs_in_llama_cpp_as_our_model_does(string family)
     {
-        string folder = Folder(family);
+        string folder = family == "gpt2-tokenizer" ? Folder("llama", gpt2Style: true) : Folder(family);
         string gguf = Path.Combine(folder, "model.gguf");
         GgufExport.ExportModel(folder, gguf, GgufFileType.F32);
 
@@ -110,5 +111,35 @@ public sealed class GgufExportTests : IDisposable
         int[] ids = [.. tokenizer.EncodeContent(Texts[0])];
         double difference = RelativeDifference(OurLogits(model, ids), llama.Logits(ids));
         Assert.True(difference < bound, $"{type}: logits differ by {difference:E2} of their scale, beyond {bound:E2}");
+    }
+
+    [Fact]
+    public void What_cannot_be_exported_is_named_before_anything_is_written()
+    {
+        string folder = Folder("llama");
+        string gguf = Path.Combine(folder, "model.gguf");
+        File.WriteAllText(gguf, "an earlier export");
+        string tokenizerJson = Path.Combine(folder, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(tokenizerJson))!;
+        json["model"]!["byte_fallback"] = true;
+        File.WriteAllText(tokenizerJson, json.ToJsonString());
+        var fallback = Assert.Throws<NotSupportedException>(() => GgufExport.ExportModel(folder, gguf, GgufFileType.Q8_0));
+        Assert.Contains("byte fallback", fallback.Message);
+
+        json["model"]!["byte_fallback"] = false;
+        json["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" };
+        File.WriteAllText(tokenizerJson, json.ToJsonString());
+        var pre = Assert.Throws<NotSupportedException>(() => GgufExport.ExportModel(folder, gguf));
+        Assert.Contains("Whitespace", pre.Message);
+
+        string config = Path.Combine(folder, "config.json");
+        var scaled = JsonNode.Parse(File.ReadAllText(config))!;
+        scaled["rope_scaling"] = new JsonObject { ["rope_type"] = "linear", ["factor"] = 2.0 };
+        scaled["mlp_bias"] = true;
+        File.WriteAllText(config, scaled.ToJsonString());
+        Assert.Contains("mlp_bias", Assert.Throws<NotSupportedException>(() => GgufExport.ExportModel(folder, gguf)).Message);
+
+        Assert.Equal("an earlier export", File.ReadAllText(gguf)); // untouched, and no partial file left beside it
+        Assert.Equal(["model.gguf"], Directory.GetFiles(folder, "*gguf*").Select(Path.GetFileName));
     }
 }
