@@ -142,4 +142,32 @@ public sealed class GgufExportTests : IDisposable
         Assert.Equal("an earlier export", File.ReadAllText(gguf)); // untouched, and no partial file left beside it
         Assert.Equal(["model.gguf"], Directory.GetFiles(folder, "*gguf*").Select(Path.GetFileName));
     }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    public void A_lora_adapter_applied_in_llama_cpp_gives_the_merged_models_logits(string family)
+    {
+        string folder = Folder(family);
+        string adapterFolder = Path.Combine(_models.Root, family + "-adapter");
+        using var model = LlamaForCausalLM.FromPretrained(folder);
+        LoraAdapters.Attach(model, new LoraOptions { Rank = 4, Alpha = 8, TargetModules = LoraOptions.AllProjections });
+        var generator = new TorchSharp.torch.Generator(11);
+        using (no_grad())
+            foreach (var parameter in LoraAdapters.Parameters(model)) // B starts at zero: give every adapter a real update
+                parameter.copy_(randn(parameter.shape, generator: generator).mul(0.2));
+        LoraAdapters.Save(model, adapterFolder);
+        model.eval();
+
+        string baseGguf = Path.Combine(folder, "base.gguf"), adapterGguf = Path.Combine(adapterFolder, "adapter.gguf");
+        GgufExport.ExportModel(folder, baseGguf, GgufFileType.F32);
+        GgufExport.ExportAdapter(adapterFolder, folder, adapterGguf);
+        int[] ids = [.. ModelTokenizer.FromFolder(folder).EncodeContent(Texts[0])];
+        using var llama = new LlamaCpp(baseGguf, adapterGguf);
+        float[][] ours = OurLogits(model, ids); // the adapters applied, as the merged model computes
+        double difference = RelativeDifference(ours, llama.Logits(ids));
+        Assert.True(difference < 1e-4, $"{family}: logits with the adapter differ by {difference:E2} of their scale");
+        using var plain = new LlamaCpp(baseGguf);
+        Assert.True(RelativeDifference(ours, plain.Logits(ids)) > 1e-2); // the adapter matters
+    }
 }
