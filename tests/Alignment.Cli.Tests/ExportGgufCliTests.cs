@@ -18,8 +18,26 @@ public sealed class ExportGgufCliTests : CliFixture
         Assert.Equal(2 + 2 * 9 + 1u, reader.ReadUInt64());                       // tensors: embeddings, 2 layers × 9, final norm, output
     }
 
+    [Fact]
+    public void A_lora_adapter_exports_on_its_base()
+    {
+        string folder = ModelFolder(), adapter = Path.Combine(_models.Root, "adapter"), output = Path.Combine(_models.Root, "adapter.gguf");
+        using (var model = Alignment.Models.LlamaForCausalLM.FromPretrained(folder))
+        {
+            Alignment.Models.LoraAdapters.Attach(model, new Alignment.Models.LoraOptions { Rank = 2, TargetModules = ["q_proj", "v_proj"] });
+            Alignment.Models.LoraAdapters.Save(model, adapter);
+        }
+        var (code, text, error) = Run("export-gguf", "--model", folder, "--adapter", adapter, "--out", output, "--type", "f32");
+        Assert.True(code == 0, error);
+        using var reader = new BinaryReader(File.OpenRead(output));
+        Assert.Equal("GGUF", Encoding.ASCII.GetString(reader.ReadBytes(4)));
+        reader.ReadUInt32();
+        Assert.Equal(2 * 2 * 2ul, reader.ReadUInt64()); // 2 layers × (q, v) × (lora_a, lora_b)
+    }
+
     [Theory]
     [InlineData("--type", "q4_k", "q4_k")]
+    [InlineData("--adapter", "nowhere", "'nowhere' is not a folder")]
     [InlineData("--model", "nowhere", "'nowhere' is not a folder")]
     public void Bad_input_is_named_and_nothing_is_written(string option, string value, string expected)
     {
