@@ -4,14 +4,15 @@ namespace Alignment.Export;
 
 /// <summary>
 /// The tokenizer metadata llama.cpp reads (<c>tokenizer.ggml.*</c> and <c>tokenizer.chat_template</c>) from a Hugging
-/// Face folder's byte-level BPE <c>tokenizer.json</c> and <c>tokenizer_config.json</c>, as llama.cpp's converter writes it:
-/// model <c>gpt2</c>, the pre-tokenizer's llama.cpp name, one token per id up to the model's vocabulary size
+/// Face folder, as llama.cpp's converter writes it: a SentencePiece <c>tokenizer.model</c> as model <c>llama</c> (when
+/// there is no tokenizer.json or it is the same tokenizer with byte fallback); a byte-level BPE <c>tokenizer.json</c> as
+/// model <c>gpt2</c>, with the pre-tokenizer's llama.cpp name, one token per id up to the model's vocabulary size
 /// (<c>[PADn]</c> for ids the tokenizer does not use), token types (1 normal, 3 control for special added tokens, 4
 /// user-defined for other added tokens, 5 unused for padding), merges, and the special token ids.
 /// </summary>
 internal static class GgufVocabulary
 {
-    const int Normal = 1, Control = 3, UserDefined = 4, Unused = 5;
+    const int Normal = 1, Control = 3, UserDefined = 4, Unused = 5;  // SentencePiece's own type numbers, which llama.cpp shares
 
     /// <summary>
     /// llama.cpp's names for the pre-tokenizer regexes of the families we train, by whether the BPE model takes a word
@@ -30,16 +31,24 @@ internal static class GgufVocabulary
     /// <exception cref="FileNotFoundException">The folder has no tokenizer.json.</exception>
     public static void Add(GgufWriter gguf, string folder, int vocabSize)
     {
-        string path = Path.Combine(folder, "tokenizer.json");
-        if (!File.Exists(path))
-            throw new FileNotFoundException(File.Exists(Path.Combine(folder, "tokenizer.model"))
-                ? $"'{folder}' has a SentencePiece tokenizer.model but no tokenizer.json; GGUF export reads tokenizer.json (transformers writes one with save_pretrained)."
-                : $"'{folder}' has no tokenizer.json.", path);
-        JsonObject json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object.");
-        JsonObject model = json["model"] as JsonObject ?? throw new InvalidDataException($"{path}: no 'model'.");
-        if ((string?)model["type"] != "BPE" || model["byte_fallback"]?.GetValue<bool>() == true)
-            throw new NotSupportedException($"{path}: GGUF export writes byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM); this one is " +
-                $"{(string?)model["type"]}{(model["byte_fallback"]?.GetValue<bool>() == true ? " with byte fallback (SentencePiece-style)" : "")}.");
+        string path = Path.Combine(folder, "tokenizer.json"), sentencePiece = Path.Combine(folder, "tokenizer.model");
+        JsonObject config = File.Exists(Path.Combine(folder, "tokenizer_config.json"))
+            ? JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "tokenizer_config.json"))) as JsonObject ?? []
+            : [];
+        JsonObject? json = File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object.") : null;
+        JsonObject? model = json is null ? null : json["model"] as JsonObject ?? throw new InvalidDataException($"{path}: no 'model'.");
+        bool byteFallback = model?["byte_fallback"]?.GetValue<bool>() == true;
+        if (File.Exists(sentencePiece) && (model is null || byteFallback))
+        {
+            AddSentencePiece(gguf, sentencePiece, json, config, vocabSize);
+            AddTemplate(gguf, folder, config);
+            return;
+        }
+        if (json is null || model is null)
+            throw new FileNotFoundException($"'{folder}' has neither tokenizer.json nor tokenizer.model.", path);
+        if ((string?)model["type"] != "BPE" || byteFallback)
+            throw new NotSupportedException($"{path}: GGUF export writes byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM) and SentencePiece ones " +
+                $"from tokenizer.model; this one is {(string?)model["type"]}{(byteFallback ? " with byte fallback (SentencePiece-style) and the folder has no tokenizer.model" : "")}.");
         string pre = PreTokenizer(json["pre_tokenizer"], model["ignore_merges"]?.GetValue<bool>() == true, path);
 
         var tokens = new string?[vocabSize];
@@ -58,14 +67,81 @@ internal static class GgufVocabulary
         gguf.Add("tokenizer.ggml.token_type", types);
         gguf.Add("tokenizer.ggml.merges", Merges(model["merges"], path));
 
-        JsonObject config = File.Exists(Path.Combine(folder, "tokenizer_config.json"))
-            ? JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "tokenizer_config.json"))) as JsonObject ?? []
-            : [];
-        var ids = tokens.Select((token, id) => (token, id)).GroupBy(t => t.token!).ToDictionary(g => g.Key, g => g.First().id, StringComparer.Ordinal);
-        foreach (var (field, key) in new[] { ("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id") })
-            if (TokenText(config[field]) is { } text && ids.TryGetValue(text, out int id))
-                gguf.Add($"tokenizer.ggml.{key}", (uint)id);
-        gguf.Add("tokenizer.ggml.add_bos_token", config["add_bos_token"]?.GetValue<bool>() == true);
+        AddSpecialIds(gguf, tokens!, config, json, fallback: default);
+        AddTemplate(gguf, folder, config);
+    }
+
+    /// <summary>
+    /// A SentencePiece tokenizer.model as llama.cpp's <c>llama</c> tokenizer: its pieces, scores and types (the same
+    /// numbers in both), then tokenizer.json's added tokens beyond them (score −1000), then <c>[PADn]</c>; the dummy
+    /// prefix and whitespace settings of its normaliser.
+    /// </summary>
+    static void AddSentencePiece(GgufWriter gguf, string path, JsonObject? json, JsonObject config, int vocabSize)
+    {
+        var file = Tokenization.SentencePieceFile.Read(path);
+        if (file.ModelType != 2)
+            throw new NotSupportedException($"{path}: SentencePiece model type {file.ModelType} is not BPE; GGUF export writes BPE SentencePiece tokenizers (Llama 2, Mistral, TinyLlama).");
+        if (file.Pieces.Count > vocabSize)
+            throw new NotSupportedException($"{path}: {file.Pieces.Count} pieces, more than the model's {vocabSize} token embeddings.");
+        var tokens = new string?[vocabSize];
+        var scores = new float[vocabSize];
+        var types = new int[vocabSize];
+        for (int id = 0; id < file.Pieces.Count; id++)
+            (tokens[id], scores[id], types[id]) = file.Pieces[id];
+        foreach (JsonNode? added in json?["added_tokens"] as JsonArray ?? [])
+        {
+            int id = added!["id"]!.GetValue<int>();
+            if (id >= file.Pieces.Count)
+            {
+                Place(tokens, types, id, (string)added["content"]!, added["special"]?.GetValue<bool>() == true ? Control : UserDefined, path);
+                scores[id] = -1000;
+            }
+        }
+        for (int id = 0; id < vocabSize; id++)
+            if (tokens[id] is null)
+                (tokens[id], scores[id], types[id]) = ($"[PAD{id}]", -1000, Unused);
+        gguf.Add("tokenizer.ggml.model", "llama");
+        gguf.Add("tokenizer.ggml.tokens", tokens!);
+        gguf.Add("tokenizer.ggml.scores", scores);
+        gguf.Add("tokenizer.ggml.token_type", types);
+        gguf.Add("tokenizer.ggml.add_space_prefix", file.AddDummyPrefix);
+        gguf.Add("tokenizer.ggml.remove_extra_whitespaces", file.RemoveExtraWhitespaces);
+        AddSpecialIds(gguf, tokens!, config, json, (file.BosId, file.EosId, file.UnknownId, file.PadId));
+    }
+
+    /// <summary>
+    /// BOS/EOS/UNK/PAD ids from tokenizer_config.json's tokens (else SentencePiece's own ids), and
+    /// <c>add_bos_token</c> as transformers decides it: tokenizer_config.json's flag, else whether tokenizer.json's
+    /// post-processor starts every sequence with the BOS token, else (a tokenizer.model alone) LlamaTokenizer's true.
+    /// </summary>
+    static void AddSpecialIds(GgufWriter gguf, string[] tokens, JsonObject config, JsonObject? json, (int Bos, int Eos, int Unk, int Pad) fallback)
+    {
+        var ids = tokens.Select((token, id) => (token, id)).GroupBy(t => t.token).ToDictionary(g => g.Key, g => g.First().id, StringComparer.Ordinal);
+        bool sentencePiece = fallback != default;
+        foreach (var (field, key, own) in new[] { ("bos_token", "bos_token_id", fallback.Bos), ("eos_token", "eos_token_id", fallback.Eos),
+                     ("unk_token", "unknown_token_id", fallback.Unk), ("pad_token", "padding_token_id", fallback.Pad) })
+        {
+            int? id = TokenText(config[field]) is { } text && ids.TryGetValue(text, out int found) ? found : sentencePiece && own >= 0 && own < tokens.Length ? own : null;
+            if (id is { } value)
+                gguf.Add($"tokenizer.ggml.{key}", (uint)value);
+        }
+        string? bos = TokenText(config["bos_token"]);
+        bool addBos = config["add_bos_token"] is JsonValue flag ? flag.GetValue<bool>()
+            : json is not null ? bos is not null && StartsWithSpecial(json["post_processor"]) == bos
+            : sentencePiece; // a tokenizer.model alone: LlamaTokenizer's default
+        gguf.Add("tokenizer.ggml.add_bos_token", addBos);
+    }
+
+    /// <summary>The special token a TemplateProcessing post-processor (alone or in a sequence) puts first, or null.</summary>
+    static string? StartsWithSpecial(JsonNode? processor) => (string?)processor?["type"] switch
+    {
+        "TemplateProcessing" => (string?)(processor["single"] as JsonArray)?.FirstOrDefault()?["SpecialToken"]?["id"],
+        "Sequence" => (processor["processors"] as JsonArray ?? []).Select(StartsWithSpecial).FirstOrDefault(s => s is not null),
+        _ => null,
+    };
+
+    static void AddTemplate(GgufWriter gguf, string folder, JsonObject config)
+    {
         string? template = File.Exists(Path.Combine(folder, "chat_template.jinja")) ? File.ReadAllText(Path.Combine(folder, "chat_template.jinja"))
             : config["chat_template"] is JsonValue value ? value.GetValue<string>() : null;
         if (template is not null)

@@ -170,4 +170,27 @@ public sealed class GgufExportTests : IDisposable
         using var plain = new LlamaCpp(baseGguf);
         Assert.True(RelativeDifference(ours, plain.Logits(ids)) > 1e-2); // the adapter matters
     }
+
+    [Fact]
+    public void A_sentencepiece_tokenizer_exports_as_llama_cpps_llama_tokenizer()
+    {
+        // Llama 2's tokenizer settings (BPE, byte fallback, split digits, dummy prefix), trained for the tokenizer tests.
+        var json = TinyModels.ConfigJson();
+        (json["vocab_size"], json["hidden_size"], json["intermediate_size"]) = (3000, 64, 96);
+        string folder = _models.Folder("spm", json);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Tokenization", "Fixtures", "sentencepiece-bpe", "tokenizer.model"), Path.Combine(folder, "tokenizer.model"));
+        string gguf = Path.Combine(folder, "model.gguf");
+        GgufExport.ExportModel(folder, gguf, GgufFileType.F32);
+
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        using var model = LlamaForCausalLM.FromPretrained(folder);
+        model.eval();
+        using var llama = new LlamaCpp(gguf);
+        foreach (string text in new[] { "Licensed under the Apache License, Version 2.0", "x = 12345 + 67; // ünïcödé 🙂 ====", "  leading and trailing  " })
+        {
+            int[] ours = [.. tokenizer.EncodeContent(text)];
+            Assert.Equal(ours, llama.Tokenize(text));
+            Assert.True(RelativeDifference(OurLogits(model, ours), llama.Logits(ours)) < 1e-4);
+        }
+    }
 }
