@@ -46,9 +46,15 @@ internal static class GgufVocabulary
         }
         if (json is null || model is null)
             throw new FileNotFoundException($"'{folder}' has neither tokenizer.json nor tokenizer.model.", path);
-        if ((string?)model["type"] != "BPE" || byteFallback)
-            throw new NotSupportedException($"{path}: GGUF export writes byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2, SmolLM) and SentencePiece ones " +
-                $"from tokenizer.model; this one is {(string?)model["type"]}{(byteFallback ? " with byte fallback (SentencePiece-style) and the folder has no tokenizer.model" : "")}.");
+        if ((string?)model["type"] != "BPE")
+            throw new NotSupportedException($"{path}: GGUF export writes BPE tokenizers (byte-level: GPT-2, Llama 3, Qwen2, SmolLM; byte fallback: Llama 2, " +
+                $"Mistral, TinyLlama); this one is {(string?)model["type"]}.");
+        if (byteFallback)
+        {
+            AddByteFallback(gguf, json, model, path, config, vocabSize);
+            AddTemplate(gguf, folder, config);
+            return;
+        }
         string pre = PreTokenizer(json["pre_tokenizer"], model["ignore_merges"]?.GetValue<bool>() == true, path);
 
         var tokens = new string?[vocabSize];
@@ -108,6 +114,58 @@ internal static class GgufVocabulary
         gguf.Add("tokenizer.ggml.remove_extra_whitespaces", file.RemoveExtraWhitespaces);
         AddSpecialIds(gguf, tokens!, config, json, (file.BosId, file.EosId, file.UnknownId, file.PadId));
     }
+
+    /// <summary>
+    /// A tokenizer.json BPE with byte fallback (Llama 2, Mistral, TinyLlama without their tokenizer.model) as llama.cpp's
+    /// <c>llama</c> tokenizer, which merges the adjacent pair of highest score: each merge's result scores minus its rank,
+    /// so the highest score is the first merge, as Hugging Face applies them; <c>&lt;0xXX&gt;</c> pieces are byte tokens,
+    /// the unknown token unknown, added tokens control or user-defined; the dummy prefix is the normaliser's
+    /// <c>Prepend ▁</c> or a Metaspace pre-tokenizer that prepends.
+    /// </summary>
+    static void AddByteFallback(GgufWriter gguf, JsonObject json, JsonObject model, string path, JsonObject config, int vocabSize)
+    {
+        if (json["pre_tokenizer"] is JsonObject pre && (string?)pre["type"] != "Metaspace")
+            throw new NotSupportedException($"{path}: a byte fallback BPE with the pre-tokenizer {pre.ToJsonString()}; llama.cpp's llama tokenizer splits nothing before merging.");
+        const int Unknown = 2, Byte = 6;
+        var tokens = new string?[vocabSize];
+        var scores = new float[vocabSize];
+        var types = new int[vocabSize];
+        string? unknown = (string?)model["unk_token"];
+        foreach (var (piece, id) in (model["vocab"] as JsonObject ?? throw new InvalidDataException($"{path}: no model.vocab.")))
+        {
+            bool isByte = piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece.EndsWith('>');
+            Place(tokens, types, id!.GetValue<int>(), piece, piece == unknown ? Unknown : isByte ? Byte : Normal, path);
+        }
+        var merges = Merges(model["merges"], path);
+        var ids = tokens.Select((token, id) => (token, id)).Where(t => t.token is not null).GroupBy(t => t.token!).ToDictionary(g => g.Key, g => g.First().id, StringComparer.Ordinal);
+        for (int rank = merges.Count - 1; rank >= 0; rank--) // the first merge of a result wins
+            if (ids.TryGetValue(merges[rank].Replace(" ", "", StringComparison.Ordinal), out int id))
+                scores[id] = -rank;
+        foreach (JsonNode? added in json["added_tokens"] as JsonArray ?? [])
+        {
+            int id = added!["id"]!.GetValue<int>();
+            if (tokens.ElementAtOrDefault(id) is null || types[id] == Normal && (string)added["content"]! != tokens[id])
+                Place(tokens, types, id, (string)added["content"]!, added["special"]?.GetValue<bool>() == true ? Control : UserDefined, path);
+            else if (added["special"]?.GetValue<bool>() == true && types[id] == Normal)
+                types[id] = Control;
+            scores[id] = types[id] == Normal ? scores[id] : 0;
+        }
+        for (int id = 0; id < vocabSize; id++)
+            if (tokens[id] is null)
+                (tokens[id], scores[id], types[id]) = ($"[PAD{id}]", -1000, Unused);
+        bool prepend = Flatten(json["normalizer"], "normalizers").Any(n => (string?)n["type"] == "Prepend" && (string?)n["prepend"] == "▁")
+            || json["pre_tokenizer"] is JsonObject metaspace && ((string?)metaspace["prepend_scheme"] is "always" or "first" || metaspace["add_prefix_space"]?.GetValue<bool>() == true);
+        gguf.Add("tokenizer.ggml.model", "llama");
+        gguf.Add("tokenizer.ggml.tokens", tokens!);
+        gguf.Add("tokenizer.ggml.scores", scores);
+        gguf.Add("tokenizer.ggml.token_type", types);
+        gguf.Add("tokenizer.ggml.add_space_prefix", prepend);
+        gguf.Add("tokenizer.ggml.remove_extra_whitespaces", false);
+        AddSpecialIds(gguf, tokens!, config, json, fallback: (-1, -1, unknown is not null && ids.TryGetValue(unknown, out int unk) ? unk : -1, -1));
+    }
+
+    static IEnumerable<JsonNode> Flatten(JsonNode? node, string list) =>
+        node is null ? [] : (string?)node["type"] == "Sequence" ? (node[list] as JsonArray ?? []).SelectMany(n => Flatten(n, list)) : [node];
 
     /// <summary>
     /// BOS/EOS/UNK/PAD ids from tokenizer_config.json's tokens (else SentencePiece's own ids), and

@@ -193,4 +193,24 @@ public sealed class GgufExportTests : IDisposable
             Assert.True(RelativeDifference(OurLogits(model, ours), llama.Logits(ours)) < 1e-4);
         }
     }
+
+    [Fact]
+    public void A_byte_fallback_tokenizer_json_exports_as_llama_cpps_llama_tokenizer()
+    {
+        // Mistral-7B's tokenizer.json alone (no tokenizer.model): llama.cpp must give the ids Hugging Face's tokenizers give.
+        var json = TinyModels.ConfigJson("mistral");
+        (json["vocab_size"], json["hidden_size"], json["intermediate_size"], json["num_hidden_layers"]) = (32000, 32, 32, 1);
+        string folder = _models.Folder("mistral-tokenizer", json);
+        string fixture = Path.Combine(AppContext.BaseDirectory, "Tokenization", "Fixtures", "mistral-7b");
+        foreach (string file in new[] { "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(Path.Combine(fixture, file), Path.Combine(folder, file));
+        string gguf = Path.Combine(folder, "model.gguf");
+        GgufExport.ExportModel(folder, gguf, GgufFileType.F16);
+
+        using var llama = new LlamaCpp(gguf);
+        var mismatches = File.ReadLines(Path.Combine(fixture, "expected.jsonl")).Select(line => JsonNode.Parse(line)!)
+            .Select(c => (Text: (string)c["text"]!, Expected: c["ids"]!.AsArray().Select(i => (int)i!).ToArray()))
+            .Where(c => !c.Expected.SequenceEqual(llama.Tokenize(c.Text))).Select(c => c.Text).ToList();
+        Assert.True(mismatches.Count == 0, $"{mismatches.Count} of 119 strings tokenise differently, e.g. '{mismatches.FirstOrDefault()}'");
+    }
 }
