@@ -213,4 +213,29 @@ public sealed class GgufExportTests : IDisposable
             .Where(c => !c.Expected.SequenceEqual(llama.Tokenize(c.Text))).Select(c => c.Text).ToList();
         Assert.True(mismatches.Count == 0, $"{mismatches.Count} of 119 strings tokenise differently, e.g. '{mismatches.FirstOrDefault()}'");
     }
+
+    [Fact]
+    public void Smollms_digit_splitting_is_llama_cpps_smollm_and_an_unknown_type_writes_nothing()
+    {
+        string folder = Folder("llama", gpt2Style: true);
+        string tokenizerJson = Path.Combine(folder, "tokenizer.json");
+        var json = JsonNode.Parse(File.ReadAllText(tokenizerJson))!;
+        json["pre_tokenizer"] = new JsonObject
+        {
+            ["type"] = "Sequence",
+            ["pretokenizers"] = new JsonArray(new JsonObject { ["type"] = "Digits", ["individual_digits"] = true },
+                new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["use_regex"] = true }),
+        };
+        File.WriteAllText(tokenizerJson, json.ToJsonString());
+        string gguf = Path.Combine(folder, "smollm.gguf");
+        GgufExport.ExportModel(folder, gguf, GgufFileType.F32);
+        var tokenizer = ModelTokenizer.FromFolder(folder);
+        using (var llama = new LlamaCpp(gguf))
+            foreach (string text in new[] { "hello 12345 world", "x=9876543210;y=42" })
+                Assert.Equal(tokenizer.EncodeContent(text), llama.Tokenize(text));
+
+        string other = Path.Combine(folder, "other.gguf");
+        Assert.Throws<ArgumentOutOfRangeException>(() => GgufExport.ExportModel(folder, other, (GgufFileType)9));
+        Assert.False(File.Exists(other));
+    }
 }
