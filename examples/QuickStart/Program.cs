@@ -11,6 +11,7 @@
 //    does the answer use the requested case? Print compliance before and after, the DPO model's win rate against
 //    the SFT model, and save a plot of the training curves.
 using Alignment.Data;
+using Alignment.Evaluation;
 using Alignment.Scoring;
 using Alignment.Losses;
 using Alignment.Models;
@@ -92,24 +93,18 @@ policy.Model.SavePretrained(dpoFolder);
 // ---- 3. Judge on held-out questions -------------------------------------------------------------------------------
 List<string> dpoAnswers = Answers(policy.Model);
 var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => CaseTask.Complies(prompt, answer) ? 1 : 0);
-int wins = 0, losses = 0, ties = 0;
-for (int i = 0; i < heldOutPrompts.Count; i++)
-{
-    switch ((await judge.JudgeAsync(heldOutPrompts[i], dpoAnswers[i], sftAnswers[i])).Preferred)
-    {
-        case Preference.First: wins++; break;
-        case Preference.Second: losses++; break;
-        default: ties++; break;
-    }
-}
+// Each pair judged in both orders (a verdict that flips with the order is a tie); every verdict goes to verdicts.jsonl.
+WinRateReport report = await WinRate.JudgeAsync(heldOutPrompts.Select((p, i) => (new WinRatePrompt(p), dpoAnswers[i], sftAnswers[i])).ToList(),
+    judge, Path.Combine(output, "verdicts.jsonl"));
 double Compliance(List<string> answers) => answers.Where((a, i) => CaseTask.Complies(heldOutPrompts[i], a)).Count() / (double)answers.Count;
 Console.WriteLine();
 Console.WriteLine($"Held-out prompts: {heldOutPrompts.Count} (questions never seen in the preference pairs)");
 for (int i = 0; i < Math.Min(6, heldOutPrompts.Count); i++)
     Console.WriteLine($"  {heldOutPrompts[i],-58} SFT: {sftAnswers[i],-10} DPO: {dpoAnswers[i]}");
 Console.WriteLine($"Rule compliance: SFT {Compliance(sftAnswers):P0} → DPO {Compliance(dpoAnswers):P0}");
-Console.WriteLine($"DPO vs SFT: {wins} wins, {losses} losses, {ties} ties → win rate {(wins + 0.5 * ties) / heldOutPrompts.Count:P0} " +
-                  $"(ties count half); {(wins + losses == 0 ? "no decisive pair" : $"{wins / (double)(wins + losses):P0} of decisive pairs")}");
+var (wins, losses, ties) = (report.Wins, report.Losses, report.Ties);
+Console.WriteLine($"DPO vs SFT: {wins} wins, {losses} losses, {ties} ties → win rate {report.WinRate:P0} " +
+                  $"(ties count half; 95 % interval {report.Lower:P0}–{report.Upper:P0}); {(wins + losses == 0 ? "no decisive pair" : $"{wins / (double)(wins + losses):P0} of decisive pairs")}");
 
 // ---- 4. Plot ------------------------------------------------------------------------------------------------------
 var steps = dpoRun.History.Where(h => h.ContainsKey("rewards/margins")).ToList();

@@ -103,4 +103,24 @@ public sealed class WinRateTests : IDisposable
         Assert.Equal(0.75, report.LengthControlledWinRate!.Value, 6);
         Assert.Empty(report.ByCategory);
     }
+
+    sealed class Echo(string name, Func<string, string> reply) : ICompletionGenerator
+    {
+        public string Name => name;
+
+        public Task<IReadOnlyList<string>> GenerateAsync(string prompt, int count, CancellationToken cancellationToken = default) =>
+            Task.FromResult<IReadOnlyList<string>>([.. Enumerable.Repeat(reply(prompt), count)]);
+    }
+
+    [Fact]
+    public async Task Generators_supply_the_pairs_that_are_judged()
+    {
+        // The rule prefers the longer answer: the candidate shouts the prompt twice, the baseline once, except on "tie".
+        var judge = RuleJudge.FromScore("longer", (_, answer) => answer.Length);
+        var candidate = new Echo("candidate", p => p == "tie" ? p : p + p);
+        var baseline = new Echo("baseline", p => p);
+        WinRateReport report = await WinRate.EvaluateAsync([new("a"), new("bb"), new("tie")], candidate, baseline, judge);
+        Assert.Equal((2, 1, 0), (report.Wins, report.Ties, report.Losses));
+        Assert.Equal((3.0, 2.0), (report.CandidateLength, report.BaselineLength)); // (2 + 4 + 3) / 3 and (1 + 2 + 3) / 3
+    }
 }
