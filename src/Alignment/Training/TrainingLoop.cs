@@ -137,10 +137,17 @@ internal sealed partial class TrainingLoop<T>
             LogStep(_logger, state.Step, total, metrics["loss"], learningRate);
 
             bool last = state.Step == total;
-            if (_task.Evaluate is not null && (last || _options.EvalSteps is { } every && state.Step % every == 0))
+            if ((_task.Evaluate is not null || _callbacks.Any(c => c is IEvaluationCallback)) && (last || _options.EvalSteps is { } every && state.Step % every == 0))
             {
-                Dictionary<string, double> evaluation = Evaluate();
+                Dictionary<string, double> evaluation = Evaluate(state.Step);
                 Record(state, evaluation, total, clock.Elapsed, evaluation: true);
+                if (Agreed(_callbacks.OfType<IEvaluationCallback>().Any(c => c.StopRequested))) // every process evaluates here: all take part
+                {
+                    LogCallbackStop(_logger, state.Step);
+                    stoppedEarly = !last;
+                    lastCheckpoint = Save(state, optimizer) ?? lastCheckpoint;
+                    break;
+                }
                 if (_options.EarlyStopping is { } early && ShouldStop(state, evaluation, early))
                 {
                     LogEarlyStop(_logger, state.Step, early.Metric);
@@ -189,10 +196,16 @@ internal sealed partial class TrainingLoop<T>
         return order;
     }
 
-    Dictionary<string, double> Evaluate()
+    Dictionary<string, double> Evaluate(int step)
     {
         using var noGrad = no_grad();
-        return _task.Evaluate!().ToDictionary(kv => "eval_" + kv.Key, kv => kv.Value);
+        var metrics = new Dictionary<string, double>();
+        foreach (var (name, value) in _task.Evaluate?.Invoke() ?? new Dictionary<string, double>())
+            metrics["eval_" + name] = value;
+        foreach (IEvaluationCallback callback in _callbacks.OfType<IEvaluationCallback>())
+            foreach (var (name, value) in callback.Evaluate(step))
+                metrics["eval_" + name] = value;
+        return metrics;
     }
 
     static bool ShouldStop(LoopState state, IReadOnlyDictionary<string, double> evaluation, EarlyStopping early)
@@ -250,6 +263,9 @@ internal sealed partial class TrainingLoop<T>
 
     [LoggerMessage(EventId = 6006, Level = LogLevel.Warning, Message = "checkpoint {Checkpoint} is damaged ({Problem}); trying the one before it")]
     static partial void LogDamaged(ILogger logger, string checkpoint, string problem);
+
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Warning, Message = "stopped at step {Step}: an evaluation callback asked to stop")]
+    static partial void LogCallbackStop(ILogger logger, int step);
 
     [LoggerMessage(EventId = 6005, Level = LogLevel.Information, Message = "early stop at step {Step}: {Metric} stopped improving")]
     static partial void LogEarlyStop(ILogger logger, int step, string metric);
