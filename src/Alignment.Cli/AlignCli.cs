@@ -131,6 +131,7 @@ internal static class AlignCli
         root.Subcommands.Add(GenerateCommand.Create(context));
         root.Subcommands.Add(ChatCommand.Create(context));
         root.Subcommands.Add(EvaluateCommand.Create(context));
+        root.Subcommands.Add(EvaluatePairsCommand.Create(context));
         root.Subcommands.Add(ExportGgufCommand.Create(context));
         return root;
     }

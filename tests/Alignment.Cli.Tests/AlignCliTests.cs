@@ -70,7 +70,7 @@ public sealed class AlignCliTests : CliFixture
 
         var (generated, reply, generateError) = Run("generate", "--model", output, "--prompt", "hello", "--max-new-tokens", "4", "--temperature", "0");
         Assert.True(generated == 0, generateError);
-        var (evaluated, table, _) = Run("evaluate", "--model", output, "--reference", model, "--dataset", Pairs());
+        var (evaluated, table, _) = Run("evaluate-pairs", "--model", output, "--reference", model, "--dataset", Pairs());
         Assert.Equal(0, evaluated);
         Assert.Contains("rewards/accuracies", table);
     }

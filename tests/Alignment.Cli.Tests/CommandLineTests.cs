@@ -6,7 +6,7 @@ namespace Alignment.Cli.Tests;
 /// <summary>What the parser promises: help, rejected unknown options, TRL's names, and every loss option reachable.</summary>
 public sealed class CommandLineTests : CliFixture
 {
-    public static TheoryData<string> Commands => new() { "sft", "reward", "dpo", "ppo", "grpo", "rloo", "generate", "chat", "evaluate", "export-gguf" };
+    public static TheoryData<string> Commands => new() { "sft", "reward", "dpo", "ppo", "grpo", "rloo", "generate", "chat", "evaluate", "evaluate-pairs", "export-gguf" };
 
     [Theory]
     [MemberData(nameof(Commands))]

@@ -8,7 +8,7 @@ namespace Alignment.Cli.Arguments;
 internal sealed class RewardArguments : IArgumentGroup
 {
     /// <summary>The built-in functions by every name they answer to (TRL's script names first).</summary>
-    static readonly Dictionary<string, string> BuiltIn = new(StringComparer.Ordinal)
+    static readonly Dictionary<string, string> Kinds = new(StringComparer.Ordinal)
     {
         ["accuracy_reward"] = "accuracy", ["accuracy"] = "accuracy",
         ["reasoning_accuracy_reward"] = "reasoning_accuracy", ["reasoning_accuracy"] = "reasoning_accuracy",
@@ -36,7 +36,15 @@ internal sealed class RewardArguments : IArgumentGroup
         if (cache < 0 || cache > responseLength)
             throw new ArgumentException($"--soft-punish-cache must be in [0, --response-length = {responseLength}], got {cache}.");
         var names = (parse.GetValue(_funcs) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return names.Select(name => BuiltIn.TryGetValue(name, out string? kind)
+        return names.Select(name => BuiltIn(name, column, responseLength, cache) ?? FromAssembly(name)).ToList();
+    }
+
+    /// <summary>Every name a built-in reward function answers to.</summary>
+    public static IEnumerable<string> BuiltInNames => Kinds.Keys;
+
+    /// <summary>The built-in reward function of that name, or null when there is none.</summary>
+    public static IRewardFunction? BuiltIn(string name, string column, int responseLength, int cache) =>
+        Kinds.TryGetValue(name, out string? kind)
             ? kind switch
             {
                 "accuracy" => RewardFunction.Accuracy(column),
@@ -44,8 +52,7 @@ internal sealed class RewardArguments : IArgumentGroup
                 "format" => RewardFunction.ThinkFormat(),
                 _ => RewardFunction.SoftOverlongPunishment(responseLength, cache),
             }
-            : FromAssembly(name)).ToList();
-    }
+            : null;
 
     /// <summary>The weights of <c>--reward-weights</c>, checked against the number of rewards; null when not given.</summary>
     public double[]? Weights(ParseResult parse, IReadOnlyList<string> rewardNames)
@@ -63,7 +70,7 @@ internal sealed class RewardArguments : IArgumentGroup
     {
         int colon = spec.LastIndexOf(':');
         if (colon <= 0 || !spec[..colon].EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"--reward-funcs: unknown reward function '{spec}'; expected one of {string.Join(", ", BuiltIn.Keys)}, or FILE.dll:Namespace.Type.");
+            throw new ArgumentException($"--reward-funcs: unknown reward function '{spec}'; expected one of {string.Join(", ", Kinds.Keys)}, or FILE.dll:Namespace.Type.");
         string path = Path.GetFullPath(spec[..colon]), typeName = spec[(colon + 1)..];
         if (!File.Exists(path))
             throw new FileNotFoundException($"--reward-funcs: the assembly '{path}' does not exist.", path);

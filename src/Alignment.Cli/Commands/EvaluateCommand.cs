@@ -1,34 +1,110 @@
 using System.Globalization;
-using Alignment.Losses;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Alignment.Evaluation;
+using Alignment.Scoring;
+using Alignment.Tokenization;
 
 namespace Alignment.Cli.Commands;
 
-/// <summary><c>align evaluate</c>: implicit-reward metrics of a policy against its reference on preference pairs.</summary>
+/// <summary>
+/// <c>align evaluate</c>: the win rate of a model against a baseline on prompts, judged in both orders by a reward
+/// model or a rule; writes report.json, verdicts.jsonl and a plot.
+/// </summary>
 internal static class EvaluateCommand
 {
     public static Command Create(CliContext context)
     {
-        var (model, data) = (new ModelArguments(lora: false), new DataArguments("Preference pairs (JSONL) to evaluate on.", evaluation: false));
-        var reference = CliOption.Text("reference", "The reference model folder (typically the SFT model).", null, "ref_model", "ref-model");
-        reference.Required = true;
-        var beta = CliOption.Double("beta", "β of the implicit reward.", new PreferenceLossOptions().Beta);
-        var batchSize = CliOption.Int("batch-size", "Pairs per forward pass.", PreferenceTrainer.DefaultOptions.BatchSize, "per_device_eval_batch_size");
-        var command = CliCommand.New("evaluate", "Implicit-reward accuracy and margins of a policy against its reference on pairs.", model, data, reference, beta, batchSize);
+        var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
+        var baseline = CliOption.Text("baseline", "The baseline model folder (e.g. the SFT model); its tokenizer is --model's.");
+        baseline.Required = true;
+        var prompts = CliOption.Text("prompts", "Prompts (JSONL): {prompt} as text or messages, and an optional category.", null, "dataset");
+        prompts.Required = true;
+        var judge = CliOption.Text("judge", "reward:FOLDER (a reward model), or rule:NAME (a reward function of --reward-funcs: think_format_reward, " +
+            "soft_overlong_punishment …; the higher-scored completion wins).");
+        judge.Required = true;
+        var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png.", null, "output", "output_dir");
+        output.Required = true;
+        var command = CliCommand.New("evaluate", "Win rate of a model against a baseline, each pair judged in both orders.", model, sampling, baseline, prompts, judge, output);
         command.SetAction(parse =>
         {
-            IPreferenceLoss loss = PreferenceLosses.Dpo(parse.GetValue(beta));
-            DataSource source = data.Open(parse, model.Tokenizer(parse));
-            var options = PreferenceTrainer.DefaultOptions with { BatchSize = parse.GetValue(batchSize)!.Value, PaddingValue = source.PaddingValue };
-            options.Validate();
-            var (pairs, _) = source.Pairs();
-            using var policy = new PolicyModel(LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse)));
-            using var referenceModel = ReferenceModel.Own(LlamaForCausalLM.FromPretrained(parse.GetValue(reference)!, model.LoadOptions(parse)));
-            var trainer = new PreferenceTrainer(policy, loss, options, referenceModel);
-            foreach (var (name, value) in trainer.Evaluate(pairs).OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}\t{value:G6}"));
-            context.Output.WriteLine(source.TrainReport.Describe("pairs"));
+            var (tokenizer, template) = model.Tokenizer(parse);
+            GenerationOptions options = sampling.Read(parse, tokenizer);
+            IChatTemplate chat = template ?? throw new ArgumentException("--model's tokenizer has no chat template; give one with --chat-template-path.");
+            var examples = PreferenceFormats.ReadPromptExamples(parse.GetValue(prompts)!)
+                .Select(p => new WinRatePrompt(p.Prompt, p.Columns.TryGetValue("category", out var category) ? category?.ToString() : null)).ToList();
+            if (examples.Count == 0)
+                throw new ArgumentException($"--prompts: '{parse.GetValue(prompts)}' has no prompts.");
+            string folder = parse.GetValue(output)!;
+            using var disposables = new CompositeDisposable();
+            IPreferenceJudge preferenceJudge = Judge(parse.GetValue(judge)!, model, parse, options.MaxNewTokens, disposables);
+            using var candidate = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
+            using var baselineModel = LlamaForCausalLM.FromPretrained(parse.GetValue(baseline)!, model.LoadOptions(parse));
+            WinRateReport report = WinRate.EvaluateAsync(examples,
+                new ModelCompletionGenerator("candidate", candidate, tokenizer, chat, options),
+                new ModelCompletionGenerator("baseline", baselineModel, tokenizer, chat, options),
+                preferenceJudge, context.WritesFiles ? Path.Combine(folder, "verdicts.jsonl") : null, context.Cancel).GetAwaiter().GetResult();
+            if (context.WritesFiles)
+            {
+                File.WriteAllText(Path.Combine(folder, "report.json"), Json(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                Plot(report, Path.Combine(folder, "win_rate.png"));
+            }
+            context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{report.Pairs} prompts: {report.Wins} wins, {report.Ties} ties, {report.Losses} losses → win rate {report.WinRate:P1} (95 % Wilson {report.Lower:P1}–{report.Upper:P1}); " +
+                $"length-controlled {(report.LengthControlledWinRate is { } lc ? lc.ToString("P1", CultureInfo.InvariantCulture) : "n/a")}; position bias {report.PositionBiasRate:P0}; report in {folder}."));
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The judge named by <c>--judge</c>; what it loads is disposed with <paramref name="disposables"/>.</summary>
+    static IPreferenceJudge Judge(string spec, ModelArguments model, ParseResult parse, int maxNewTokens, CompositeDisposable disposables)
+    {
+        int colon = spec.IndexOf(':');
+        string kind = colon < 0 ? spec : spec[..colon], value = colon < 0 ? "" : spec[(colon + 1)..];
+        switch (kind)
+        {
+            case "reward" when Directory.Exists(value):
+                var reward = RewardModel.FromPretrained(value, model.LoadOptions(parse));
+                disposables.Add(reward);
+                return new RewardModelJudge(reward, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(value))));
+            case "reward":
+                throw new DirectoryNotFoundException($"--judge: the reward model folder '{value}' does not exist.");
+            case "rule":
+                IRewardFunction function = RewardArguments.BuiltIn(value, "solution", maxNewTokens, maxNewTokens / 5)
+                    ?? throw new ArgumentException($"--judge: unknown rule '{value}'; the rules are the built-in reward functions ({string.Join(", ", RewardArguments.BuiltInNames)}).");
+                return RuleJudge.FromScore(function.Name, (prompt, completion) =>
+                    function.Score([new RewardSample(prompt, completion, [], new Dictionary<string, JsonNode?>())])[0] ?? 0);
+            default:
+                throw new ArgumentException($"--judge: '{spec}' is neither reward:FOLDER nor rule:NAME.");
+        }
+    }
+
+    static JsonObject Json(WinRateReport report) => new()
+    {
+        ["pairs"] = report.Pairs, ["wins"] = report.Wins, ["ties"] = report.Ties, ["losses"] = report.Losses,
+        ["win_rate"] = report.WinRate, ["win_rate_lower"] = report.Lower, ["win_rate_upper"] = report.Upper, ["interval"] = "Wilson score, 95 %, ties as half",
+        ["length_controlled_win_rate"] = report.LengthControlledWinRate, ["position_bias_rate"] = report.PositionBiasRate,
+        ["candidate_mean_length"] = report.CandidateLength, ["baseline_mean_length"] = report.BaselineLength,
+        ["by_category"] = new JsonObject(report.ByCategory.Select(kv => new KeyValuePair<string, JsonNode?>(kv.Key, Json(kv.Value)))),
+    };
+
+    /// <summary>Win / tie / loss bars with the win rate and its interval.</summary>
+    static void Plot(WinRateReport report, string path)
+    {
+        var plot = new ScottPlot.Plot();
+        plot.Add.Bars([report.Wins, report.Ties, report.Losses]);
+        plot.Axes.Bottom.SetTicks([0, 1, 2], ["wins", "ties", "losses"]);
+        plot.Title(string.Create(CultureInfo.InvariantCulture, $"win rate {report.WinRate:P1} (95 % {report.Lower:P1}–{report.Upper:P1}), length-controlled " +
+            $"{(report.LengthControlledWinRate is { } lc ? lc.ToString("P1", CultureInfo.InvariantCulture) : "n/a")}"));
+        plot.YLabel("pairs");
+        plot.SavePng(path, 800, 450);
+    }
+
+    sealed class CompositeDisposable : IDisposable
+    {
+        readonly List<IDisposable> _items = [];
+        public void Add(IDisposable item) => _items.Add(item);
+        public void Dispose() => _items.ForEach(i => i.Dispose());
     }
 }

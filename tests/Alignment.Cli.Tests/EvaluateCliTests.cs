@@ -1,0 +1,37 @@
+using System.Text.Json.Nodes;
+
+namespace Alignment.Cli.Tests;
+
+/// <summary><c>align evaluate</c>: win rate against a baseline, end to end.</summary>
+public sealed class EvaluateCliTests : CliFixture
+{
+    [Fact]
+    public void Evaluate_writes_a_report_the_verdicts_and_a_plot()
+    {
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "report");
+        string prompts = Data("prompts.jsonl", """{"prompt": "hello", "category": "greeting"}""", """{"prompt": "the world", "category": "other"}""", """{"prompt": "world"}""");
+        // A rule no tiny random model satisfies (<think>…</think> first): every verdict a tie, the win rate one half.
+        var (code, text, error) = Run("evaluate", "--model", model, "--baseline", model, "--prompts", prompts, "--judge", "rule:think_format_reward",
+            "--out", output, "--max-new-tokens", "4", "--temperature", "0");
+        Assert.True(code == 0, error);
+        Assert.Contains("3 prompts: 0 wins, 3 ties, 0 losses → win rate 50.0 %", text);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "report.json")))!;
+        Assert.Equal(0.5, (double)report["win_rate"]!);
+        Assert.Equal(["greeting", "other"], report["by_category"]!.AsObject().Select(kv => kv.Key).Order());
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(output, "verdicts.jsonl")).Length);
+        Assert.True(new FileInfo(Path.Combine(output, "win_rate.png")).Length > 1000);
+    }
+
+    [Theory]
+    [InlineData("rule:telepathy", "unknown rule 'telepathy'")]
+    [InlineData("reward:nowhere", "'nowhere' does not exist")]
+    [InlineData("oracle", "neither reward:FOLDER nor rule:NAME")]
+    public void A_bad_judge_is_named(string judge, string expected)
+    {
+        string model = ModelFolder();
+        var (code, _, error) = Run("evaluate", "--model", model, "--baseline", model, "--prompts", Data("p.jsonl", """{"prompt": "hello"}"""),
+            "--judge", judge, "--out", Path.Combine(_models.Root, "r"));
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+    }
+}
