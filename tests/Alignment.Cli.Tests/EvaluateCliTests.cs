@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Alignment.Tests.Models;
+using Alignment.Tests.Tokenization;
 
 namespace Alignment.Cli.Tests;
 
@@ -33,5 +35,30 @@ public sealed class EvaluateCliTests : CliFixture
             "--judge", judge, "--out", Path.Combine(_models.Root, "r"));
         Assert.Equal(2, code);
         Assert.Contains(expected, error);
+    }
+
+    [Fact]
+    public void The_ifeval_suite_checks_the_built_in_prompts()
+    {
+        string output = Path.Combine(_models.Root, "ifeval");
+        var json = TinyModels.ConfigJson();
+        (json["vocab_size"], json["max_position_embeddings"]) = (300, 512); // the byte-level prompts run to a few hundred tokens
+        string model = _models.Folder("long", json);
+        foreach (string file in Directory.GetFiles(_tokenizers.Folder("tok-long", chatTemplate: TinyTokenizers.ChatMlTemplate)))
+            File.Copy(file, Path.Combine(model, Path.GetFileName(file)), overwrite: true);
+        var (code, text, error) = Run("evaluate", "--suite", "ifeval", "--model", model, "--out", output, "--max-new-tokens", "4", "--temperature", "0");
+        Assert.True(code == 0, error);
+        Assert.Contains("24 prompts: prompt-level strict", text);
+        var report = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "report.json")))!;
+        Assert.InRange((double)report["instruction_level_loose"]!, (double)report["instruction_level_strict"]!, 1); // loose forgives more
+        Assert.Equal(24, File.ReadAllLines(Path.Combine(output, "responses.jsonl")).Length);
+    }
+
+    [Fact]
+    public void The_win_rate_needs_a_baseline_and_a_judge()
+    {
+        var (code, _, error) = Run("evaluate", "--model", ModelFolder(), "--prompts", Data("q.jsonl", """{"prompt": "hello"}"""), "--out", Path.Combine(_models.Root, "w"));
+        Assert.Equal(2, code);
+        Assert.Contains("--baseline is required for the win rate", error);
     }
 }

@@ -16,21 +16,26 @@ internal static class EvaluateCommand
     public static Command Create(CliContext context)
     {
         var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
+        var suite = CliOption.Choice("suite", "win_rate: against --baseline, judged by --judge; ifeval: verifiable instructions (IFEval's prompt format; " +
+            "the built-in set without --prompts).", "win_rate", ["win_rate", "ifeval"]);
         var baseline = CliOption.Text("baseline", "The baseline model folder (e.g. the SFT model); its tokenizer is --model's.");
-        baseline.Required = true;
-        var prompts = CliOption.Text("prompts", "Prompts (JSONL): {prompt} as text or messages, and an optional category.", null, "dataset");
-        prompts.Required = true;
+        var prompts = CliOption.Text("prompts", "Prompts (JSONL): {prompt} as text or messages, and an optional category; for ifeval, IFEval's format.", null, "dataset");
         var judge = CliOption.Text("judge", "reward:FOLDER (a reward model), or rule:NAME (a reward function of --reward-funcs: think_format_reward, " +
             "soft_overlong_punishment …; the higher-scored completion wins).");
-        judge.Required = true;
         var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png.", null, "output", "output_dir");
         output.Required = true;
-        var command = CliCommand.New("evaluate", "Win rate of a model against a baseline, each pair judged in both orders.", model, sampling, baseline, prompts, judge, output);
+        var command = CliCommand.New("evaluate", "Win rate of a model against a baseline (each pair judged in both orders), or instruction following.",
+            model, sampling, suite, baseline, prompts, judge, output);
         command.SetAction(parse =>
         {
             var (tokenizer, template) = model.Tokenizer(parse);
             GenerationOptions options = sampling.Read(parse, tokenizer);
             IChatTemplate chat = template ?? throw new ArgumentException("--model's tokenizer has no chat template; give one with --chat-template-path.");
+            if (parse.GetValue(suite) == "ifeval")
+                return InstructionSuite(context, parse, model, tokenizer, chat, options, parse.GetValue(prompts), parse.GetValue(output)!);
+            foreach (var (option, name) in new[] { (baseline, "--baseline"), (prompts, "--prompts"), (judge, "--judge") })
+                if (parse.GetValue(option) is null)
+                    throw new ArgumentException($"{name} is required for the win rate (or give --suite ifeval).");
             var examples = PreferenceFormats.ReadPromptExamples(parse.GetValue(prompts)!)
                 .Select(p => new WinRatePrompt(p.Prompt, p.Columns.TryGetValue("category", out var category) ? category?.ToString() : null)).ToList();
             if (examples.Count == 0)
@@ -55,6 +60,31 @@ internal static class EvaluateCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>IFEval: the model's greedy or sampled response to each prompt, checked; writes report.json and responses.jsonl.</summary>
+    static int InstructionSuite(CliContext context, ParseResult parse, ModelArguments model, ModelTokenizer tokenizer, IChatTemplate chat,
+        GenerationOptions options, string? promptsPath, string folder)
+    {
+        IReadOnlyList<InstructionPrompt> prompts = promptsPath is null ? InstructionFollowing.BuiltInPrompts : InstructionFollowing.Read(promptsPath);
+        using var llm = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
+        var generator = new ModelCompletionGenerator("model", llm, tokenizer, chat, options);
+        var responses = prompts.Select(p => generator.GenerateAsync(p.Prompt, 1, context.Cancel).GetAwaiter().GetResult()[0]).ToList();
+        InstructionFollowingReport report = InstructionFollowing.Evaluate(prompts, responses);
+        if (context.WritesFiles)
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "report.json"), new JsonObject
+            {
+                ["prompts"] = prompts.Count, ["prompt_level_strict"] = report.PromptStrict, ["prompt_level_loose"] = report.PromptLoose,
+                ["instruction_level_strict"] = report.InstructionStrict, ["instruction_level_loose"] = report.InstructionLoose,
+                ["by_instruction"] = new JsonObject(report.ByInstruction.Select(kv => new KeyValuePair<string, JsonNode?>(kv.Key, kv.Value))),
+            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllLines(Path.Combine(folder, "responses.jsonl"), prompts.Select((p, i) => new JsonObject { ["key"] = p.Key, ["prompt"] = p.Prompt, ["response"] = responses[i] }.ToJsonString()));
+        }
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{prompts.Count} prompts: prompt-level strict {report.PromptStrict:P1}, loose {report.PromptLoose:P1}; instruction-level strict {report.InstructionStrict:P1}, loose {report.InstructionLoose:P1}; report in {folder}."));
+        return 0;
     }
 
     /// <summary>The judge named by <c>--judge</c>; what it loads is disposed with <paramref name="disposables"/>.</summary>
