@@ -27,7 +27,8 @@ public sealed class EvaluateCliTests : CliFixture
     [Theory]
     [InlineData("rule:telepathy", "unknown rule 'telepathy'")]
     [InlineData("reward:nowhere", "'nowhere' does not exist")]
-    [InlineData("oracle", "neither reward:FOLDER nor rule:NAME")]
+    [InlineData("oracle", "none of reward:FOLDER, rule:NAME, llm:URL")]
+    [InlineData("llm:http://127.0.0.1:9/v1", "needs --judge-model")]
     public void A_bad_judge_is_named(string judge, string expected)
     {
         string model = ModelFolder();
@@ -60,5 +61,19 @@ public sealed class EvaluateCliTests : CliFixture
         var (code, _, error) = Run("evaluate", "--model", ModelFolder(), "--prompts", Data("q.jsonl", """{"prompt": "hello"}"""), "--out", Path.Combine(_models.Root, "w"));
         Assert.Equal(2, code);
         Assert.Contains("--baseline is required for the win rate", error);
+    }
+
+    [Fact]
+    public void An_llm_judge_behind_an_openai_compatible_endpoint()
+    {
+        // The "judge" always prefers the first response: every verdict flips with the order, so every pair is a tie.
+        using var server = new Alignment.Tests.Scoring.FakeOpenAiServer(_ => "1");
+        string model = ModelFolder(), output = Path.Combine(_models.Root, "llm");
+        var (code, text, error) = Run("evaluate", "--model", model, "--baseline", model, "--prompts", Data("l.jsonl", """{"prompt": "hello"}""", """{"prompt": "world"}"""),
+            "--judge", $"llm:{server.Endpoint}", "--judge-model", "fake", "--out", output, "--max-new-tokens", "3");
+        Assert.True(code == 0, error);
+        Assert.Contains("0 wins, 2 ties, 0 losses", text);
+        Assert.Equal(8, server.Requests.Count);  // 2 pairs × 2 orders × the LLM judge's own 2 orders
+        Assert.All(server.Requests, r => Assert.Equal("fake", (string)r.Body["model"]!));
     }
 }

@@ -20,12 +20,14 @@ internal static class EvaluateCommand
             "the built-in set without --prompts).", "win_rate", ["win_rate", "ifeval"]);
         var baseline = CliOption.Text("baseline", "The baseline model folder (e.g. the SFT model); its tokenizer is --model's.");
         var prompts = CliOption.Text("prompts", "Prompts (JSONL): {prompt} as text or messages, and an optional category; for ifeval, IFEval's format.", null, "dataset");
-        var judge = CliOption.Text("judge", "reward:FOLDER (a reward model), or rule:NAME (a reward function of --reward-funcs: think_format_reward, " +
-            "soft_overlong_punishment …; the higher-scored completion wins).");
+        var judge = CliOption.Text("judge", "reward:FOLDER (a reward model), rule:NAME (a reward function of --reward-funcs: think_format_reward, " +
+            "soft_overlong_punishment …; the higher-scored completion wins), or llm:URL (an OpenAI-compatible endpoint, e.g. llm:http://localhost:11434/v1; " +
+            "--judge-model names the model, OPENAI_API_KEY is sent when set).");
+        var judgeModel = CliOption.Text("judge-model", "The model of an llm: judge.");
         var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png.", null, "output", "output_dir");
         output.Required = true;
         var command = CliCommand.New("evaluate", "Win rate of a model against a baseline (each pair judged in both orders), or instruction following.",
-            model, sampling, suite, baseline, prompts, judge, output);
+            model, sampling, suite, baseline, prompts, judge, judgeModel, output);
         command.SetAction(parse =>
         {
             var (tokenizer, template) = model.Tokenizer(parse);
@@ -42,7 +44,7 @@ internal static class EvaluateCommand
                 throw new ArgumentException($"--prompts: '{parse.GetValue(prompts)}' has no prompts.");
             string folder = parse.GetValue(output)!;
             using var disposables = new CompositeDisposable();
-            IPreferenceJudge preferenceJudge = Judge(parse.GetValue(judge)!, model, parse, options.MaxNewTokens, disposables);
+            IPreferenceJudge preferenceJudge = Judge(parse.GetValue(judge)!, parse.GetValue(judgeModel), model, parse, options.MaxNewTokens, disposables);
             using var candidate = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
             using var baselineModel = LlamaForCausalLM.FromPretrained(parse.GetValue(baseline)!, model.LoadOptions(parse));
             WinRateReport report = WinRate.EvaluateAsync(examples,
@@ -88,7 +90,7 @@ internal static class EvaluateCommand
     }
 
     /// <summary>The judge named by <c>--judge</c>; what it loads is disposed with <paramref name="disposables"/>.</summary>
-    static IPreferenceJudge Judge(string spec, ModelArguments model, ParseResult parse, int maxNewTokens, CompositeDisposable disposables)
+    static IPreferenceJudge Judge(string spec, string? judgeModel, ModelArguments model, ParseResult parse, int maxNewTokens, CompositeDisposable disposables)
     {
         int colon = spec.IndexOf(':');
         string kind = colon < 0 ? spec : spec[..colon], value = colon < 0 ? "" : spec[(colon + 1)..];
@@ -105,8 +107,15 @@ internal static class EvaluateCommand
                     ?? throw new ArgumentException($"--judge: unknown rule '{value}'; the rules are the built-in reward functions ({string.Join(", ", RewardArguments.BuiltInNames)}).");
                 return RuleJudge.FromScore(function.Name, (prompt, completion) =>
                     function.Score([new RewardSample(prompt, completion, [], new Dictionary<string, JsonNode?>())])[0] ?? 0);
+            case "llm" when Uri.TryCreate(value, UriKind.Absolute, out Uri? endpoint) && endpoint.Scheme is "http" or "https":
+                var client = new OpenAiCompatibleChatClient(endpoint, judgeModel ?? throw new ArgumentException("--judge llm:URL needs --judge-model."),
+                    Environment.GetEnvironmentVariable("OPENAI_API_KEY"));
+                disposables.Add(client);
+                return new LlmJudge(client, new Microsoft.Extensions.AI.ChatOptions { Temperature = 0 });
+            case "llm":
+                throw new ArgumentException($"--judge: '{value}' is not an http(s) URL.");
             default:
-                throw new ArgumentException($"--judge: '{spec}' is neither reward:FOLDER nor rule:NAME.");
+                throw new ArgumentException($"--judge: '{spec}' is none of reward:FOLDER, rule:NAME, llm:URL.");
         }
     }
 
