@@ -8,9 +8,11 @@
 // 3. PPO the SFT model against that reward model, with a KL penalty to the SFT model.
 // It prints the mean reward and the KL before and after, the rule compliance, and plots reward against KL.
 using Alignment.Data;
+using Alignment.Evaluation;
 using Alignment.Models;
 using Alignment.Native;
 using Alignment.Rl;
+using Alignment.Scoring;
 using Alignment.Tokenization;
 using Alignment.Training;
 
@@ -83,6 +85,12 @@ Console.WriteLine();
 Console.WriteLine($"mean reward (sampled, iterations 1–5 → last 5): {first.Average(h => h["objective/scores"]):F3} → {last.Average(h => h["objective/scores"]):F3}");
 Console.WriteLine($"KL to the SFT model per completion (nats):      {first.Average(h => h["objective/kl"]):F3} → {last.Average(h => h["objective/kl"]):F3}");
 Console.WriteLine($"rule compliance of greedy answers:              {RuleCompliance(before):P0} → {RuleCompliance(after):P0}");
+// The PPO model against the SFT model by the same rule, each pair judged in both orders (Alignment.Evaluation).
+var ruleJudge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => CaseTask.Complies(prompt, answer) ? 1 : 0);
+WinRateReport winRate = await WinRate.JudgeAsync(prompts.Select((p, i) => (new WinRatePrompt(p), after[i], before[i])).ToList(), ruleJudge,
+    Path.Combine(output, "verdicts.jsonl"));
+Console.WriteLine($"PPO vs SFT by the rule:                         {winRate.Wins} wins, {winRate.Ties} ties, {winRate.Losses} losses → win rate {winRate.WinRate:P0} " +
+                  $"(95 % {winRate.Lower:P0}–{winRate.Upper:P0})");
 for (int i = 0; i < 4; i++)
     Console.WriteLine($"  {prompts[i],-48} SFT: {before[i],-8} PPO: {after[i]}");
 
