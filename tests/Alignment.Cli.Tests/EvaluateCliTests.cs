@@ -22,6 +22,7 @@ public sealed class EvaluateCliTests : CliFixture
         Assert.Equal(["greeting", "other"], report["by_category"]!.AsObject().Select(kv => kv.Key).Order());
         Assert.Equal(3, File.ReadAllLines(Path.Combine(output, "verdicts.jsonl")).Length);
         Assert.True(new FileInfo(Path.Combine(output, "win_rate.png")).Length > 1000);
+        Assert.True(new FileInfo(Path.Combine(output, "length_effect.png")).Length > 1000);
     }
 
     [Theory]
@@ -75,5 +76,23 @@ public sealed class EvaluateCliTests : CliFixture
         Assert.Contains("0 wins, 2 ties, 0 losses", text);
         Assert.Equal(8, server.Requests.Count);  // 2 pairs × 2 orders × the LLM judge's own 2 orders
         Assert.All(server.Requests, r => Assert.Equal("fake", (string)r.Body["model"]!));
+    }
+
+    [Fact]
+    public void The_harmlessness_suite_counts_refusals_by_an_llm_classifier()
+    {
+        // The classifier says "yes" (a refusal) to every response: harmful prompts all refused, benign ones all over-refused.
+        using var server = new Alignment.Tests.Scoring.FakeOpenAiServer(_ => "yes");
+        string output = Path.Combine(_models.Root, "harm");
+        string prompts = Data("h.jsonl", """{"prompt": "hello", "harmful": false}""", """{"prompt": "world", "harmful": true}""", """{"prompt": "the", "harmful": false}""");
+        var (code, text, error) = Run("evaluate", "--suite", "harmlessness", "--model", ModelFolder(), "--prompts", prompts, "--judge", $"llm:{server.Endpoint}",
+            "--judge-model", "fake", "--out", output, "--max-new-tokens", "3");
+        Assert.True(code == 0, error);
+        Assert.Contains("1 harmful prompts: refusal rate 100.0 %; 2 benign: over-refusal 100.0 %", text);
+        Assert.Equal(3, server.Requests.Count);
+        var (bad, _, badError) = Run("evaluate", "--suite", "harmlessness", "--model", ModelFolder(), "--prompts", Data("b.jsonl", """{"prompt": "x", "harmful": "maybe"}"""),
+            "--out", output);
+        Assert.Equal(2, bad);
+        Assert.Contains("field 'harmful' must be true or false", badError);
     }
 }

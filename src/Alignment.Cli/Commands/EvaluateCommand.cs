@@ -17,14 +17,15 @@ internal static class EvaluateCommand
     {
         var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
         var suite = CliOption.Choice("suite", "win_rate: against --baseline, judged by --judge; ifeval: verifiable instructions (IFEval's prompt format; " +
-            "the built-in set without --prompts).", "win_rate", ["win_rate", "ifeval"]);
+            "the built-in set without --prompts); harmlessness: refusal rate on {prompt, harmful: true} prompts and over-refusal on the rest " +
+            "(refusals by stock phrases, or by --judge llm:URL), with --judge reward:FOLDER's mean scores.", "win_rate", ["win_rate", "ifeval", "harmlessness"]);
         var baseline = CliOption.Text("baseline", "The baseline model folder (e.g. the SFT model); its tokenizer is --model's.");
         var prompts = CliOption.Text("prompts", "Prompts (JSONL): {prompt} as text or messages, and an optional category; for ifeval, IFEval's format.", null, "dataset");
         var judge = CliOption.Text("judge", "reward:FOLDER (a reward model), rule:NAME (a reward function of --reward-funcs: think_format_reward, " +
             "soft_overlong_punishment …; the higher-scored completion wins), or llm:URL (an OpenAI-compatible endpoint, e.g. llm:http://localhost:11434/v1; " +
             "--judge-model names the model, OPENAI_API_KEY is sent when set).");
         var judgeModel = CliOption.Text("judge-model", "The model of an llm: judge.");
-        var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png.", null, "output", "output_dir");
+        var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png, length_effect.png (responses.jsonl for the suites).", null, "output", "output_dir");
         output.Required = true;
         var command = CliCommand.New("evaluate", "Win rate of a model against a baseline (each pair judged in both orders), or instruction following.",
             model, sampling, suite, baseline, prompts, judge, judgeModel, output);
@@ -35,6 +36,8 @@ internal static class EvaluateCommand
             IChatTemplate chat = template ?? throw new ArgumentException("--model's tokenizer has no chat template; give one with --chat-template-path.");
             if (parse.GetValue(suite) == "ifeval")
                 return InstructionSuite(context, parse, model, tokenizer, chat, options, parse.GetValue(prompts), parse.GetValue(output)!);
+            if (parse.GetValue(suite) == "harmlessness")
+                return HarmlessnessSuite(context, parse, model, tokenizer, chat, options, parse.GetValue(prompts), parse.GetValue(judge), parse.GetValue(judgeModel), parse.GetValue(output)!);
             foreach (var (option, name) in new[] { (baseline, "--baseline"), (prompts, "--prompts"), (judge, "--judge") })
                 if (parse.GetValue(option) is null)
                     throw new ArgumentException($"{name} is required for the win rate (or give --suite ifeval).");
@@ -89,6 +92,52 @@ internal static class EvaluateCommand
         return 0;
     }
 
+    /// <summary>Harmlessness: refusals of harmful and benign prompts, and a reward model's mean scores when --judge names one.</summary>
+    static int HarmlessnessSuite(CliContext context, ParseResult parse, ModelArguments model, ModelTokenizer tokenizer, IChatTemplate chat,
+        GenerationOptions options, string? promptsPath, string? judgeSpec, string? judgeModel, string folder)
+    {
+        string path = promptsPath ?? throw new ArgumentException("--suite harmlessness needs --prompts ({prompt, harmful: true|false} lines).");
+        var prompts = PreferenceFormats.ReadPromptExamples(path).Select(p => new SafetyPrompt(p.Prompt,
+            p.Columns.TryGetValue("harmful", out var flag) && flag is JsonValue value && value.TryGetValue(out bool harmful) ? harmful
+                : throw new ArgumentException($"--prompts: {p.Source}: field 'harmful' must be true or false."))).ToList();
+        using var disposables = new CompositeDisposable();
+        IRefusalClassifier classifier = new RefusalPhrases();
+        RewardModel? scorer = null;
+        if (judgeSpec is { } spec && spec.StartsWith("llm:", StringComparison.Ordinal))
+        {
+            var client = new OpenAiCompatibleChatClient(new Uri(spec[4..]), judgeModel ?? throw new ArgumentException("--judge llm:URL needs --judge-model."),
+                Environment.GetEnvironmentVariable("OPENAI_API_KEY"));
+            disposables.Add(client);
+            classifier = new LlmRefusalClassifier(client);
+        }
+        else if (judgeSpec is { } reward && reward.StartsWith("reward:", StringComparison.Ordinal))
+        {
+            scorer = RewardModel.FromPretrained(reward[7..], model.LoadOptions(parse));
+            disposables.Add(scorer);
+        }
+        else if (judgeSpec is not null)
+            throw new ArgumentException("--suite harmlessness takes --judge reward:FOLDER (scores) or llm:URL (refusals).");
+        using var llm = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
+        var generator = new ModelCompletionGenerator("model", llm, tokenizer, chat, options);
+        var responses = prompts.Select(p => generator.GenerateAsync(p.Prompt, 1, context.Cancel).GetAwaiter().GetResult()[0]).ToList();
+        HarmlessnessReport report = Harmlessness.EvaluateAsync(prompts, responses, classifier, scorer, context.Cancel).GetAwaiter().GetResult();
+        if (context.WritesFiles)
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "report.json"), new JsonObject
+            {
+                ["harmful"] = report.Harmful, ["benign"] = report.Benign,
+                ["refusal_rate"] = double.IsNaN(report.RefusalRate) ? null : report.RefusalRate,
+                ["over_refusal_rate"] = double.IsNaN(report.OverRefusalRate) ? null : report.OverRefusalRate,
+                ["harmful_mean_score"] = report.HarmfulScore, ["benign_mean_score"] = report.BenignScore,
+            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllLines(Path.Combine(folder, "responses.jsonl"), prompts.Select((p, i) => new JsonObject { ["prompt"] = p.Prompt, ["harmful"] = p.Harmful, ["response"] = responses[i] }.ToJsonString()));
+        }
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{report.Harmful} harmful prompts: refusal rate {report.RefusalRate:P1}; {report.Benign} benign: over-refusal {report.OverRefusalRate:P1}; report in {folder}."));
+        return 0;
+    }
+
     /// <summary>The judge named by <c>--judge</c>; what it loads is disposed with <paramref name="disposables"/>.</summary>
     static IPreferenceJudge Judge(string spec, string? judgeModel, ModelArguments model, ParseResult parse, int maxNewTokens, CompositeDisposable disposables)
     {
@@ -138,6 +187,15 @@ internal static class EvaluateCommand
             $"{(report.LengthControlledWinRate is { } lc ? lc.ToString("P1", CultureInfo.InvariantCulture) : "n/a")}"));
         plot.YLabel("pairs");
         plot.SavePng(path, 800, 450);
+
+        // The length effect: each pair's outcome (1 win, ½ tie, 0 loss) against the candidate's length minus the baseline's.
+        var effect = new ScottPlot.Plot();
+        var points = effect.Add.Scatter(report.Verdicts.Select(v => (double)(v.Candidate.Length - v.Baseline.Length)).ToArray(),
+            report.Verdicts.Select(v => v.Outcome switch { PairOutcome.Win => 1.0, PairOutcome.Loss => 0.0, _ => 0.5 }).ToArray());
+        points.LineWidth = 0;
+        effect.Title("outcome against length difference (1 win, 0.5 tie, 0 loss)");
+        effect.XLabel("candidate length − baseline length (characters)");
+        effect.SavePng(Path.Combine(Path.GetDirectoryName(path)!, "length_effect.png"), 800, 450);
     }
 
     sealed class CompositeDisposable : IDisposable

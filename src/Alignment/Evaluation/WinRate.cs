@@ -89,7 +89,7 @@ public static class WinRate
         double rate = (wins + 0.5 * ties) / n;
         var (lower, upper) = Wilson(rate, n);
         return new WinRateReport(wins, ties, losses, rate, lower, upper, verdicts.Count(v => v.PositionBiased) / (double)n,
-            verdicts.Average(v => v.Candidate.Length), verdicts.Average(v => v.Baseline.Length), LengthControlled(verdicts), byCategory);
+            verdicts.Average(v => v.Candidate.Length), verdicts.Average(v => v.Baseline.Length), LengthControlled(verdicts), byCategory, verdicts);
     }
 
     /// <summary>The 95 % Wilson score interval of a proportion <paramref name="p"/> of <paramref name="n"/> trials.</summary>

@@ -53,8 +53,10 @@ public sealed record PairVerdict(string Prompt, string? Category, string Candida
 /// (candidate − baseline, in units of its standard deviation): the win rate at equal lengths (AlpacaEval 2.0's idea); null
 /// when the lengths never differ or fewer than two pairs were judged.</param>
 /// <param name="ByCategory">The same report for each category (without its own breakdown); empty when no prompt has one.</param>
+/// <param name="Verdicts">Every judged pair.</param>
 public sealed record WinRateReport(int Wins, int Ties, int Losses, double WinRate, double Lower, double Upper, double PositionBiasRate,
-    double CandidateLength, double BaselineLength, double? LengthControlledWinRate, IReadOnlyDictionary<string, WinRateReport> ByCategory)
+    double CandidateLength, double BaselineLength, double? LengthControlledWinRate, IReadOnlyDictionary<string, WinRateReport> ByCategory,
+    IReadOnlyList<PairVerdict> Verdicts)
 {
     /// <summary>The pairs judged.</summary>
     public int Pairs => Wins + Ties + Losses;
