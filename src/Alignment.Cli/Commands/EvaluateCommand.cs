@@ -74,7 +74,7 @@ internal static class EvaluateCommand
         IReadOnlyList<InstructionPrompt> prompts = promptsPath is null ? InstructionFollowing.BuiltInPrompts : InstructionFollowing.Read(promptsPath);
         using var llm = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
         var generator = new ModelCompletionGenerator("model", llm, tokenizer, chat, options);
-        var responses = prompts.Select(p => generator.GenerateAsync(p.Prompt, 1, context.Cancel).GetAwaiter().GetResult()[0]).ToList();
+        var responses = ((ICompletionGenerator)generator).GenerateEachAsync([.. prompts.Select(p => p.Prompt)], context.Cancel).GetAwaiter().GetResult();
         InstructionFollowingReport report = InstructionFollowing.Evaluate(prompts, responses);
         if (context.WritesFiles)
         {
@@ -119,7 +119,7 @@ internal static class EvaluateCommand
             throw new ArgumentException("--suite harmlessness takes --judge reward:FOLDER (scores) or llm:URL (refusals).");
         using var llm = LlamaForCausalLM.FromPretrained(model.Folder(parse), model.LoadOptions(parse));
         var generator = new ModelCompletionGenerator("model", llm, tokenizer, chat, options);
-        var responses = prompts.Select(p => generator.GenerateAsync(p.Prompt, 1, context.Cancel).GetAwaiter().GetResult()[0]).ToList();
+        var responses = ((ICompletionGenerator)generator).GenerateEachAsync([.. prompts.Select(p => p.Prompt)], context.Cancel).GetAwaiter().GetResult();
         HarmlessnessReport report = Harmlessness.EvaluateAsync(prompts, responses, classifier, scorer, context.Cancel).GetAwaiter().GetResult();
         if (context.WritesFiles)
         {

@@ -27,7 +27,7 @@ public sealed partial class CompletionLogger(ICompletionGenerator generator, IRe
     /// <inheritdoc />
     public IReadOnlyDictionary<string, double> Evaluate(int step)
     {
-        var completions = _prompts.Select(p => generator.GenerateAsync(p, 1).GetAwaiter().GetResult()[0]).ToList();
+        IReadOnlyList<string> completions = generator.GenerateEachAsync(_prompts).GetAwaiter().GetResult();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         File.AppendAllLines(path, completions.Select((completion, i) => new JsonObject { ["step"] = step, ["prompt"] = _prompts[i], ["completion"] = completion }.ToJsonString(options)));

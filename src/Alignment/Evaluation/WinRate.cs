@@ -12,7 +12,7 @@ namespace Alignment.Evaluation;
 /// </summary>
 public static class WinRate
 {
-    /// <summary>Generates one completion per prompt with each generator, then judges them (see <see cref="JudgeAsync"/>).</summary>
+    /// <summary>Generates one completion per prompt with each generator (batched when it can: <see cref="ModelCompletionGenerator"/> is), then judges them (see <see cref="JudgeAsync"/>).</summary>
     /// <param name="prompts">The prompts.</param>
     /// <param name="candidate">The model under evaluation (seed its sampling for a reproducible report).</param>
     /// <param name="baseline">The model it is compared with.</param>
@@ -25,11 +25,10 @@ public static class WinRate
         ArgumentNullException.ThrowIfNull(prompts);
         ArgumentNullException.ThrowIfNull(candidate);
         ArgumentNullException.ThrowIfNull(baseline);
-        var pairs = new List<(WinRatePrompt, string, string)>();
-        foreach (WinRatePrompt prompt in prompts)
-            pairs.Add((prompt, (await candidate.GenerateAsync(prompt.Prompt, 1, cancellationToken).ConfigureAwait(false))[0],
-                (await baseline.GenerateAsync(prompt.Prompt, 1, cancellationToken).ConfigureAwait(false))[0]));
-        return await JudgeAsync(pairs, judge, verdictsPath, cancellationToken).ConfigureAwait(false);
+        var texts = prompts.Select(p => p.Prompt).ToList();
+        IReadOnlyList<string> candidates = await candidate.GenerateEachAsync(texts, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<string> baselines = await baseline.GenerateEachAsync(texts, cancellationToken).ConfigureAwait(false);
+        return await JudgeAsync([.. prompts.Select((p, i) => (p, candidates[i], baselines[i]))], judge, verdictsPath, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -11,6 +11,15 @@ public interface ICompletionGenerator
 
     /// <summary>Samples <paramref name="count"/> completions of <paramref name="prompt"/>.</summary>
     Task<IReadOnlyList<string>> GenerateAsync(string prompt, int count, CancellationToken cancellationToken = default);
+
+    /// <summary>One completion of each prompt, in order; a generator that can batch them overrides this (the default asks one by one).</summary>
+    async Task<IReadOnlyList<string>> GenerateEachAsync(IReadOnlyList<string> prompts, CancellationToken cancellationToken = default)
+    {
+        var completions = new List<string>(prompts.Count);
+        foreach (string prompt in prompts)
+            completions.Add((await GenerateAsync(prompt, 1, cancellationToken).ConfigureAwait(false))[0]);
+        return completions;
+    }
 }
 
 /// <summary>A model as a completion generator: the prompt as a user turn through the chat template, sampled with the given options.</summary>
@@ -19,6 +28,32 @@ public sealed class ModelCompletionGenerator(string name, ICausalLM model, Model
 {
     /// <inheritdoc />
     public string Name { get; } = name;
+
+    /// <summary>Prompts per batch of <see cref="GenerateEachAsync"/>.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>
+    /// One completion of each prompt, <see cref="BatchSize"/> prompts per KV-cached batch (left-padded); with a seed, row i
+    /// of the whole list samples from its own generator seeded by (seed, i), so the result does not depend on the batch size.
+    /// </summary>
+    public Task<IReadOnlyList<string>> GenerateEachAsync(IReadOnlyList<string> prompts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        var completions = new List<string>(prompts.Count);
+        for (int start = 0; start < prompts.Count; start += Math.Max(1, BatchSize))
+        {
+            var chunk = prompts.Skip(start).Take(Math.Max(1, BatchSize)).ToList();
+            var ids = chunk.Select(p => tokenizer.Encode(template.Render([new ChatMessage("user", p)], addGenerationPrompt: true)).Select(i => (long)i).ToArray()).ToList();
+            var sampling = options with
+            {
+                EosTokenIds = options.EosTokenIds ?? tokenizer.EosTokenIds.Select(i => (long)i).ToArray(),
+                RowSeeds = options.Seed is { } seed ? [.. Enumerable.Range(start, chunk.Count).Select(row => unchecked(seed * 1_000_003L + row))] : null,
+            };
+            completions.AddRange(TextGenerator.Generate(model, ids, sampling, tokens => tokenizer.Decode(tokens), cancellationToken)
+                .Select(c => tokenizer.Decode(c.Tokens, skipSpecialTokens: true).Trim()));
+        }
+        return Task.FromResult<IReadOnlyList<string>>(completions);
+    }
 
     /// <inheritdoc />
     public Task<IReadOnlyList<string>> GenerateAsync(string prompt, int count, CancellationToken cancellationToken = default)
