@@ -77,22 +77,32 @@ using ReferenceModel reference = policy.CreateReference();     // a frozen copy 
 // DPO, with RPO's forgetting guard: rpo_alpha adds the chosen answers' NLL, so the model keeps answering correctly
 // while it learns which case to answer in.
 IPreferenceLoss loss = PreferenceLosses.Create("sigmoid", new PreferenceLossOptions { Beta = 0.1, RpoAlpha = 1.0 });
+// Every 50 steps: the win rate against the SFT model on the held-out prompts (judged by the rule, both orders), and a
+// forgetting monitor on an eighth of the SFT corpus (whose answers ignore the requested case, so their NLL rises as DPO
+// teaches the case: drift the monitor makes visible). Neither changes the training.
+var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => CaseTask.Complies(prompt, answer) ? 1 : 0);
+var greedy = new GenerationOptions { MaxNewTokens = 16, Temperature = 0 };
+var winRate = new WinRateCallback(new ModelCompletionGenerator("dpo", policy.Model, tokenizer, chat, greedy),
+    new ModelCompletionGenerator("sft", reference, tokenizer, chat, greedy), judge, [.. heldOutPrompts.Select(p => new WinRatePrompt(p))]);
+var forgetting = new ForgettingMonitor(policy.Model, sftExamples.Where((_, i) => i % 8 == 0).ToList(), tokenizer.PadTokenId!.Value);
 var dpo = new PreferenceTrainer(policy, loss, new TrainingOptions
 {
-    LearningRate = 5e-4, BatchSize = 8, MaxSteps = 300, Schedule = LearningRateSchedule.Constant, Seed = 2,
+    LearningRate = 5e-4, BatchSize = 8, MaxSteps = 300, Schedule = LearningRateSchedule.Constant, Seed = 2, EvalSteps = 50,
     OutputDir = Path.Combine(output, "dpo-run"), SaveTotalLimit = 1,
     PaddingValue = tokenizer.PadTokenId!.Value,
-}, reference);
+}, reference, callbacks: [winRate, forgetting]);
 Console.WriteLine($"DPO on {pairs.Count} pairs…");
 TrainingResult dpoRun = dpo.Train(pairs);
-var last = dpoRun.History[^1];
+var last = dpoRun.History.Last(h => h.ContainsKey("rewards/margins")); // the last training step (evaluations are logged after it)
 Console.WriteLine($"  loss {dpoRun.History[0]["loss"]:F3} → {last["loss"]:F3}, rewards/accuracies {last["rewards/accuracies"]:F2}, rewards/margins {last["rewards/margins"]:F2}");
+var finalEval = dpoRun.History.Last(h => h.ContainsKey("eval_win_rate"));
+Console.WriteLine($"  every 50 steps: eval_win_rate {string.Join(" ", dpoRun.History.Where(h => h.ContainsKey("eval_win_rate")).Select(h => $"{h["eval_win_rate"]:F2}"))}; " +
+                  $"eval_forgetting_nll {forgetting.Baseline:F3} → {finalEval["eval_forgetting_nll"]:F3}");
 string dpoFolder = Path.Combine(output, "dpo");
 policy.Model.SavePretrained(dpoFolder);
 
 // ---- 3. Judge on held-out questions -------------------------------------------------------------------------------
 List<string> dpoAnswers = Answers(policy.Model);
-var judge = RuleJudge.FromScore("follows the requested case", (prompt, answer) => CaseTask.Complies(prompt, answer) ? 1 : 0);
 // Each pair judged in both orders (a verdict that flips with the order is a tie); every verdict goes to verdicts.jsonl.
 WinRateReport report = await WinRate.JudgeAsync(heldOutPrompts.Select((p, i) => (new WinRatePrompt(p), dpoAnswers[i], sftAnswers[i])).ToList(),
     judge, Path.Combine(output, "verdicts.jsonl"));
@@ -113,6 +123,10 @@ double[] x = steps.Select(h => h["step"]).ToArray();
 plot.Add.Scatter(x, steps.Select(h => h["loss"]).ToArray()).LegendText = "DPO loss";
 plot.Add.Scatter(x, steps.Select(h => h["rewards/margins"]).ToArray()).LegendText = "rewards/margins";
 plot.Add.Scatter(x, steps.Select(h => h["rewards/accuracies"]).ToArray()).LegendText = "rewards/accuracies";
+var evaluations = dpoRun.History.Where(h => h.ContainsKey("eval_win_rate")).ToList();
+double[] evalSteps = evaluations.Select(h => h["step"]).ToArray();
+plot.Add.Scatter(evalSteps, evaluations.Select(h => h["eval_win_rate"]).ToArray()).LegendText = "eval_win_rate (vs SFT, held out)";
+plot.Add.Scatter(evalSteps, evaluations.Select(h => h["eval_forgetting_nll"]).ToArray()).LegendText = "eval_forgetting_nll (SFT answers)";
 plot.Title("QuickStart DPO");
 plot.XLabel("optimizer step");
 plot.ShowLegend();
