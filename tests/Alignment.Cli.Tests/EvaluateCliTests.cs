@@ -95,4 +95,22 @@ public sealed class EvaluateCliTests : CliFixture
         Assert.Equal(2, bad);
         Assert.Contains("field 'harmful' must be true or false", badError);
     }
+
+    [Fact]
+    public void Completions_already_written_are_judged_without_a_model()
+    {
+        string completions = Data("c.jsonl",
+            """{"prompt": "p1", "candidate": "<think>x</think>y", "baseline": "y"}""",
+            """{"prompt": "p2", "candidate": "<think>a</think>b", "baseline": "b", "category": "math"}""",
+            """{"prompt": "p3", "candidate": "plain", "baseline": "plain too"}""");
+        string output = Path.Combine(_models.Root, "given");
+        var (code, text, error) = Run("evaluate", "--completions", completions, "--judge", "rule:think_format_reward", "--out", output);
+        Assert.True(code == 0, error);
+        Assert.Contains("3 prompts: 2 wins, 1 ties, 0 losses → win rate 83.3 %", text);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(output, "verdicts.jsonl")).Length);
+        var (bad, _, badError) = Run("evaluate", "--completions", Data("d.jsonl", """{"prompt": "p", "candidate": "x"}"""), "--judge", "rule:think_format_reward", "--out", output);
+        Assert.Equal(2, bad);
+        Assert.Contains("field 'baseline' must be a string", badError);
+        Assert.Contains("--model is required", Run("evaluate", "--judge", "rule:think_format_reward", "--out", output).Error);
+    }
 }

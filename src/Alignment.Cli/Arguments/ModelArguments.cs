@@ -21,10 +21,12 @@ internal sealed class ModelArguments : IArgumentGroup
         "), a .jinja file, a tokenizer_config.json or a model folder.", null, "chat_template_path", "chat-template");
     readonly bool _lora;
 
-    public ModelArguments(bool lora = true)
+    /// <param name="lora">Offer the LoRA options.</param>
+    /// <param name="required">--model must be given (a command that can do without one checks it itself).</param>
+    public ModelArguments(bool lora = true, bool required = true)
     {
         _lora = lora;
-        Model.Required = true;
+        Model.Required = required;
     }
 
     public IEnumerable<Option> Options => new Option[] { Model, _dtype, _device, _chatTemplate }.Concat(_lora ? [_loraRank, _loraAlpha, _loraDropout, _loraTargets] : []);

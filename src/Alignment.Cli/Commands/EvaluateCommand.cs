@@ -15,7 +15,8 @@ internal static class EvaluateCommand
 {
     public static Command Create(CliContext context)
     {
-        var (model, sampling) = (new ModelArguments(lora: false), new SamplingArguments());
+        var (model, sampling) = (new ModelArguments(lora: false, required: false), new SamplingArguments());
+        var completions = CliOption.Text("completions", "Judge given completions instead of generating them: JSONL {prompt, candidate, baseline, category?} (no --model or --baseline).");
         var suite = CliOption.Choice("suite", "win_rate: against --baseline, judged by --judge; ifeval: verifiable instructions (IFEval's prompt format; " +
             "the built-in set without --prompts); harmlessness: refusal rate on {prompt, harmful: true} prompts and over-refusal on the rest " +
             "(refusals by stock phrases, or by --judge llm:URL), with --judge reward:FOLDER's mean scores.", "win_rate", ["win_rate", "ifeval", "harmlessness"]);
@@ -28,9 +29,13 @@ internal static class EvaluateCommand
         var output = CliOption.Text("out", "The report folder: report.json, verdicts.jsonl, win_rate.png, length_effect.png (responses.jsonl for the suites).", null, "output", "output_dir");
         output.Required = true;
         var command = CliCommand.New("evaluate", "Win rate of a model against a baseline (each pair judged in both orders), or instruction following.",
-            model, sampling, suite, baseline, prompts, judge, judgeModel, output);
+            model, sampling, suite, baseline, prompts, completions, judge, judgeModel, output);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(completions) is { } completionsPath)
+                return JudgeCompletions(context, parse, model, completionsPath, parse.GetValue(judge), parse.GetValue(judgeModel), parse.GetValue(output)!);
+            if (parse.GetValue(model.Model) is null)
+                throw new ArgumentException("--model is required (or give --completions to judge existing completions).");
             var (tokenizer, template) = model.Tokenizer(parse);
             GenerationOptions options = sampling.Read(parse, tokenizer);
             IChatTemplate chat = template ?? throw new ArgumentException("--model's tokenizer has no chat template; give one with --chat-template-path.");
@@ -54,17 +59,40 @@ internal static class EvaluateCommand
                 new ModelCompletionGenerator("candidate", candidate, tokenizer, chat, options),
                 new ModelCompletionGenerator("baseline", baselineModel, tokenizer, chat, options),
                 preferenceJudge, context.WritesFiles ? Path.Combine(folder, "verdicts.jsonl") : null, context.Cancel).GetAwaiter().GetResult();
-            if (context.WritesFiles)
-            {
-                File.WriteAllText(Path.Combine(folder, "report.json"), Json(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                Plot(report, Path.Combine(folder, "win_rate.png"));
-            }
-            context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{report.Pairs} prompts: {report.Wins} wins, {report.Ties} ties, {report.Losses} losses → win rate {report.WinRate:P1} (95 % Wilson {report.Lower:P1}–{report.Upper:P1}); " +
-                $"length-controlled {(report.LengthControlledWinRate is { } lc ? lc.ToString("P1", CultureInfo.InvariantCulture) : "n/a")}; position bias {report.PositionBiasRate:P0}; report in {folder}."));
-            return 0;
+            return Report(context, report, folder);
         });
         return command;
+    }
+
+    /// <summary><c>--completions</c>: the win rate of completions already written, judged in both orders.</summary>
+    static int JudgeCompletions(CliContext context, ParseResult parse, ModelArguments model, string path, string? judgeSpec, string? judgeModel, string folder)
+    {
+        var pairs = PreferenceFormats.ReadPromptExamples(path).Select(p => (new WinRatePrompt(p.Prompt, p.Columns.GetValueOrDefault("category")?.ToString()),
+            Field(p, "candidate"), Field(p, "baseline"))).ToList();
+        if (pairs.Count == 0)
+            throw new ArgumentException($"--completions: '{path}' has no lines.");
+        using var disposables = new CompositeDisposable();
+        IPreferenceJudge preferenceJudge = Judge(judgeSpec ?? throw new ArgumentException("--judge is required."), judgeModel, model, parse, 256, disposables);
+        WinRateReport report = WinRate.JudgeAsync(pairs, preferenceJudge, context.WritesFiles ? Path.Combine(folder, "verdicts.jsonl") : null, context.Cancel).GetAwaiter().GetResult();
+        return Report(context, report, folder);
+    }
+
+    static string Field(PromptExample example, string name) =>
+        example.Columns.GetValueOrDefault(name) is JsonValue value && value.TryGetValue(out string? text) ? text
+            : throw new ArgumentException($"--completions: {example.Source}: field '{name}' must be a string.");
+
+    static int Report(CliContext context, WinRateReport report, string folder)
+    {
+        if (context.WritesFiles)
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "report.json"), Json(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Plot(report, Path.Combine(folder, "win_rate.png"));
+        }
+        context.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{report.Pairs} prompts: {report.Wins} wins, {report.Ties} ties, {report.Losses} losses → win rate {report.WinRate:P1} (95 % Wilson {report.Lower:P1}–{report.Upper:P1}); " +
+            $"length-controlled {(report.LengthControlledWinRate is { } lc ? lc.ToString("P1", CultureInfo.InvariantCulture) : "n/a")}; position bias {report.PositionBiasRate:P0}; report in {folder}."));
+        return 0;
     }
 
     /// <summary>IFEval: the model's greedy or sampled response to each prompt, checked; writes report.json and responses.jsonl.</summary>
