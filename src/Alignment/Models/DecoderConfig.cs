@@ -19,7 +19,7 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 public sealed record DecoderConfig
 {
     /// <summary>The <c>model_type</c> values this library implements.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3"];
 
     /// <summary><c>model_type</c>.</summary>
     public string ModelType { get; init; } = "llama";
@@ -53,6 +53,8 @@ public sealed record DecoderConfig
     public bool OutputBias { get; init; }
     /// <summary><c>mlp_bias</c>.</summary>
     public bool MlpBias { get; init; }
+    /// <summary>Qwen3's per-head RMSNorm of queries and keys (<c>q_norm</c>, <c>k_norm</c>, over head_dim) before rotary.</summary>
+    public bool QkNorm { get; init; }
     /// <summary><c>sliding_window</c> when in use (Mistral, Qwen2 with <c>use_sliding_window</c>), else null.</summary>
     public int? SlidingWindow { get; init; }
     /// <summary><c>bos_token_id</c>.</summary>
@@ -119,12 +121,12 @@ public sealed record DecoderConfig
         if (headDim % 2 != 0)
             throw new InvalidDataException($"head_dim {headDim} must be even for rotary embeddings.");
 
-        bool qwen = modelType == "qwen2";
+        bool qwen = modelType == "qwen2"; // q/k/v biases always, no o_proj bias; Qwen3 follows attention_bias for all four
         bool attentionBias = Bool(root, "attention_bias") ?? false;
         int? window = modelType switch
         {
             "mistral" => Int(root, "sliding_window"),
-            "qwen2" when Bool(root, "use_sliding_window") == true => Int(root, "sliding_window"),
+            "qwen2" or "qwen3" when Bool(root, "use_sliding_window") == true => Int(root, "sliding_window"),
             _ => null,
         };
 
@@ -146,6 +148,7 @@ public sealed record DecoderConfig
             QkvBias = qwen || attentionBias,
             OutputBias = !qwen && attentionBias,
             MlpBias = Bool(root, "mlp_bias") ?? false,
+            QkNorm = modelType == "qwen3",
             SlidingWindow = window,
             BosTokenId = TokenId(root["bos_token_id"], "bos_token_id"),
             EosTokenIds = root["eos_token_id"] switch

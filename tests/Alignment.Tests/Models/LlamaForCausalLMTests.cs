@@ -95,6 +95,13 @@ public sealed class LlamaForCausalLMTests : IDisposable
             double[][] q = normed.Select(v => MatVec(Matrix(p[pre + "self_attn.q_proj.weight"]), v, Bias(pre + "self_attn.q_proj.bias"))).ToArray();
             double[][] k = normed.Select(v => MatVec(Matrix(p[pre + "self_attn.k_proj.weight"]), v, Bias(pre + "self_attn.k_proj.bias"))).ToArray();
             double[][] v = normed.Select(v => MatVec(Matrix(p[pre + "self_attn.v_proj.weight"]), v, Bias(pre + "self_attn.v_proj.bias"))).ToArray();
+            if (p.TryGetValue(pre + "self_attn.q_norm.weight", out Tensor? qNorm)) // Qwen3: RMSNorm of each head's query and key
+            {
+                double[] HeadNorm(double[] x, int h, double[] w) => RmsNorm(x[(h * hd)..((h + 1) * hd)], w, c.RmsNormEps);
+                double[] qw = Vec(qNorm), kw = Vec(p[pre + "self_attn.k_norm.weight"]);
+                q = q.Select(x => Enumerable.Range(0, heads).SelectMany(h => HeadNorm(x, h, qw)).ToArray()).ToArray();
+                k = k.Select(x => Enumerable.Range(0, kvHeads).SelectMany(h => HeadNorm(x, h, kw)).ToArray()).ToArray();
+            }
             for (int t = 0; t < tokens.Length; t++)
             {
                 for (int h = 0; h < heads; h++) q[t] = Rope(q[t], h, t);
@@ -137,11 +144,12 @@ public sealed class LlamaForCausalLMTests : IDisposable
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.bytes),
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
 
-    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope" };
+    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3" };
 
     static JsonObject ConfigFor(string architecture) => architecture switch
     {
         "qwen2_tied" => TinyModels.ConfigJson("qwen2", tied: true),
+        "qwen3" => TinyModels.ConfigJson("qwen3", tied: true).With("head_dim", 16), // heads × head_dim ≠ hidden, as Qwen3's
         "llama3_rope" => TinyModels.ConfigJson(ropeScaling: new JsonObject
         {
             ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0,
@@ -297,6 +305,13 @@ public sealed class LlamaForCausalLMTests : IDisposable
 internal static class FluentExtensions
 {
     public static void Let<T>(this T value, Action<T> action) => action(value);
+
+    /// <summary>The object with one more field.</summary>
+    public static JsonObject With(this JsonObject json, string name, JsonNode? value)
+    {
+        json[name] = value;
+        return json;
+    }
 }
 
 public sealed class InitializeWeightsTests

@@ -15,7 +15,7 @@ internal sealed class TinyModels : IDisposable
     public static JsonObject ConfigJson(string modelType = "llama", bool tied = false, int layers = 2, JsonObject? ropeScaling = null) => new()
     {
         ["model_type"] = modelType,
-        ["architectures"] = new JsonArray(modelType == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"),
+        ["architectures"] = new JsonArray(modelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => "LlamaForCausalLM" }),
         ["vocab_size"] = 64,
         ["hidden_size"] = 32,
         ["intermediate_size"] = 48,

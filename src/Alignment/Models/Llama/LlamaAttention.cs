@@ -7,6 +7,7 @@ namespace Alignment.Models.Llama;
 internal sealed class LlamaAttention : nn.Module
 {
     private Projection q_proj, k_proj, v_proj, o_proj;
+    private RmsNorm? q_norm, k_norm; // Qwen3: per head, over head_dim, before rotary
     private readonly int _heads, _kvHeads, _headDim;
 
     public LlamaAttention(string name, DecoderConfig c, ScalarType dtype) : base(name)
@@ -18,6 +19,11 @@ internal sealed class LlamaAttention : nn.Module
         k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
         v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
         o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias, dtype);
+        if (c.QkNorm)
+        {
+            q_norm = new RmsNorm("q_norm", _headDim, c.RmsNormEps, dtype);
+            k_norm = new RmsNorm("k_norm", _headDim, c.RmsNormEps, dtype);
+        }
         RegisterComponents();
     }
 
@@ -29,8 +35,12 @@ internal sealed class LlamaAttention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor mask, KvCache.Layer? cache)
     {
         long batch = hidden.shape[0], time = hidden.shape[1];
-        Tensor q = q_proj.call(hidden).view(batch, time, _heads, _headDim).transpose(1, 2);   // [B, nH, T, hd]
-        Tensor k = k_proj.call(hidden).view(batch, time, _kvHeads, _headDim).transpose(1, 2); // [B, nKV, T, hd]
+        Tensor q = q_proj.call(hidden).view(batch, time, _heads, _headDim);                   // [B, T, nH, hd]
+        Tensor k = k_proj.call(hidden).view(batch, time, _kvHeads, _headDim);                 // [B, T, nKV, hd]
+        if (q_norm is not null)
+            (q, k) = (q_norm.call(q), k_norm!.call(k));
+        q = q.transpose(1, 2);                                                                  // [B, nH, T, hd]
+        k = k.transpose(1, 2);                                                                  // [B, nKV, T, hd]
         Tensor v = v_proj.call(hidden).view(batch, time, _kvHeads, _headDim).transpose(1, 2);
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
