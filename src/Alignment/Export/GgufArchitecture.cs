@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 namespace Alignment.Export;
 
 /// <summary>
-/// What llama.cpp's <c>llama</c> and <c>qwen2</c> architectures read: their metadata keys, tensor names, and the q/k
+/// What llama.cpp's <c>llama</c>, <c>qwen2</c> and <c>qwen3</c> architectures read: their metadata keys, tensor names, and the q/k
 /// permutation of the <c>llama</c> architecture (Hugging Face stores rotary weights for rotate-half; llama.cpp's
-/// <c>llama</c> rotates interleaved pairs, so its converter reorders each head's rows; <c>qwen2</c> uses NeoX rotary,
-/// the Hugging Face layout, and takes the weights as they are).
+/// <c>llama</c> rotates interleaved pairs, so its converter reorders each head's rows; <c>qwen2</c> and <c>qwen3</c> use
+/// NeoX rotary, the Hugging Face layout, and take the weights as they are; Qwen3 adds its q/k norms).
 /// </summary>
 internal static class GgufArchitecture
 {
@@ -19,12 +19,13 @@ internal static class GgufArchitecture
         {
             "llama" or "mistral" => "llama",
             "qwen2" => "qwen2",
-            _ => throw new NotSupportedException($"GGUF export does not know model_type '{config.ModelType}'; it exports llama, mistral and qwen2."),
+            "qwen3" => "qwen3",
+            _ => throw new NotSupportedException($"GGUF export does not know model_type '{config.ModelType}'; it exports llama, mistral, qwen2 and qwen3."),
         };
         if (config.RopeScaling is { Type: not ("linear" or "llama3") } scaling)
             throw new NotSupportedException($"GGUF export does not write rope_scaling '{scaling.Type}'; it writes linear and llama3.");
-        if (config.MlpBias || config.OutputBias)
-            throw new NotSupportedException("GGUF export does not write models with mlp_bias or o_proj biases.");
+        if (config.MlpBias || config.OutputBias || architecture == "qwen3" && config.QkvBias)
+            throw new NotSupportedException("GGUF export does not write models with mlp_bias, o_proj biases or (Qwen3) attention_bias.");
         return architecture;
     }
 
@@ -89,6 +90,11 @@ internal static class GgufArchitecture
                 yield return From(blk + "attn_q.bias", hf + "self_attn.q_proj.bias", permute ? b => Permute(b, config.NumAttentionHeads) : null);
                 yield return From(blk + "attn_k.bias", hf + "self_attn.k_proj.bias", permute ? b => Permute(b, config.NumKeyValueHeads) : null);
                 yield return From(blk + "attn_v.bias", hf + "self_attn.v_proj.bias");
+            }
+            if (config.QkNorm)
+            {
+                yield return From(blk + "attn_q_norm.weight", hf + "self_attn.q_norm.weight");
+                yield return From(blk + "attn_k_norm.weight", hf + "self_attn.k_norm.weight");
             }
             yield return From(blk + "attn_output.weight", hf + "self_attn.o_proj.weight");
             yield return From(blk + "ffn_norm.weight", hf + "post_attention_layernorm.weight");

@@ -26,6 +26,7 @@ public sealed class GgufExportTests : IDisposable
         {
             "qwen2" => TinyModels.ConfigJson("qwen2", tied: true),
             "mistral" => TinyModels.ConfigJson("mistral"),
+            "qwen3" => TinyModels.ConfigJson("qwen3", tied: true),
             "llama3" => TinyModels.ConfigJson(ropeScaling: new JsonObject
             {
                 ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 32,
@@ -35,7 +36,7 @@ public sealed class GgufExportTests : IDisposable
         json["vocab_size"] = 300;
         json["hidden_size"] = 64;
         json["intermediate_size"] = 96;
-        if (family == "mistral")
+        if (family is "mistral" or "qwen3")
             json["head_dim"] = 32; // heads × head_dim ≠ hidden: llama.cpp reads key_length / value_length
         string folder = _models.Folder(family + (gpt2Style ? "-gpt2" : ""), json);
         foreach (string file in Directory.GetFiles(_tokenizers.Folder("tok-" + family + gpt2Style, chatTemplate: TinyTokenizers.ChatMlTemplate, gpt2Style: gpt2Style)))
@@ -64,6 +65,7 @@ public sealed class GgufExportTests : IDisposable
     [InlineData("llama3")]
     [InlineData("qwen2")]
     [InlineData("mistral")]
+    [InlineData("qwen3")]           // per-head q/k norms, tied
     [InlineData("gpt2-tokenizer")]  // GPT-2's byte-level pre-tokenizer: llama.cpp's gpt-2
     public void An_f32_export_runs_in_llama_cpp_as_our_model_does(string family)
     {
