@@ -133,10 +133,7 @@ internal static class EvaluateCommand
         RewardModel? scorer = null;
         if (judgeSpec is { } spec && spec.StartsWith("llm:", StringComparison.Ordinal))
         {
-            var client = new OpenAiCompatibleChatClient(new Uri(spec[4..]), judgeModel ?? throw new ArgumentException("--judge llm:URL needs --judge-model."),
-                Environment.GetEnvironmentVariable("OPENAI_API_KEY"));
-            disposables.Add(client);
-            classifier = new LlmRefusalClassifier(client);
+            classifier = new LlmRefusalClassifier(LlmClient(spec[4..], judgeModel, disposables));
         }
         else if (judgeSpec is { } reward && reward.StartsWith("reward:", StringComparison.Ordinal))
         {
@@ -184,16 +181,22 @@ internal static class EvaluateCommand
                     ?? throw new ArgumentException($"--judge: unknown rule '{value}'; the rules are the built-in reward functions ({string.Join(", ", RewardArguments.BuiltInNames)}).");
                 return RuleJudge.FromScore(function.Name, (prompt, completion) =>
                     function.Score([new RewardSample(prompt, completion, [], new Dictionary<string, JsonNode?>())])[0] ?? 0);
-            case "llm" when Uri.TryCreate(value, UriKind.Absolute, out Uri? endpoint) && endpoint.Scheme is "http" or "https":
-                var client = new OpenAiCompatibleChatClient(endpoint, judgeModel ?? throw new ArgumentException("--judge llm:URL needs --judge-model."),
-                    Environment.GetEnvironmentVariable("OPENAI_API_KEY"));
-                disposables.Add(client);
-                return new LlmJudge(client, new Microsoft.Extensions.AI.ChatOptions { Temperature = 0 });
             case "llm":
-                throw new ArgumentException($"--judge: '{value}' is not an http(s) URL.");
+                return new LlmJudge(LlmClient(value, judgeModel, disposables), new Microsoft.Extensions.AI.ChatOptions { Temperature = 0 });
             default:
                 throw new ArgumentException($"--judge: '{spec}' is none of reward:FOLDER, rule:NAME, llm:URL.");
         }
+    }
+
+    /// <summary>The client of <c>--judge llm:URL --judge-model NAME</c> (OPENAI_API_KEY sent when set), disposed with <paramref name="disposables"/>.</summary>
+    static OpenAiCompatibleChatClient LlmClient(string url, string? judgeModel, CompositeDisposable disposables)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out Uri? endpoint) || endpoint.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"--judge: '{url}' is not an http(s) URL.");
+        var client = new OpenAiCompatibleChatClient(endpoint, judgeModel ?? throw new ArgumentException("--judge llm:URL needs --judge-model."),
+            Environment.GetEnvironmentVariable("OPENAI_API_KEY"));
+        disposables.Add(client);
+        return client;
     }
 
     static JsonObject Json(WinRateReport report) => new()

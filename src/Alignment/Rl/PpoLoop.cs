@@ -1,8 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Text.Json.Nodes;
 using Alignment.Data;
 using Alignment.Distributed;
-using Alignment.Kernels;
 using Alignment.Models;
 using Alignment.Scoring;
 using Alignment.Tokenization;
@@ -21,7 +19,7 @@ namespace Alignment.Rl;
 /// <c>num_ppo_epochs</c> × <c>num_mini_batches</c> clipped-surrogate passes, one optimizer update per
 /// <c>gradient_accumulation_steps</c> minibatches.
 /// </summary>
-public sealed class PpoLoop
+public sealed partial class PpoLoop
 {
     readonly PolicyModel _policy;
     readonly PpoOptions _options;
@@ -220,9 +218,9 @@ public sealed class PpoLoop
             KlCoef = _controller.Value;
         }
         metrics["kl_coef"] = KlCoef;
-        AddRewardMetrics(rollout.Rewards, processes, metrics);
+        RewardMetrics.AddRewardMetrics(rollout.Rewards, processes, metrics);
         if (_options.Algorithm != RlAlgorithm.Ppo)
-            AddGroupMetrics(rollout, processes, metrics);
+            RewardMetrics.AddGroupMetrics(rollout, Group, processes, metrics);
         return metrics;
     }
 
@@ -230,134 +228,9 @@ public sealed class PpoLoop
     static Tensor EndedWithEos(Rollout rollout) =>
         tensor(rollout.Completions.Select(c => c.Reason == FinishReason.EndOfSequence).ToArray(), device: rollout.Mask.device);
 
-    /// <summary>
-    /// TRL's per-function metrics over every process: <c>rewards/&lt;name&gt;/mean</c> and <c>/std</c> over the samples the
-    /// function scored (left out when it scored none, or the deviation when it scored one).
-    /// </summary>
-    static void AddRewardMetrics(RewardTable rewards, IProcessGroup processes, Dictionary<string, double> metrics)
-    {
-        double[] totals = processes.AllReduceSum([.. rewards.PerFunction.SelectMany(Moments)]);
-        for (int f = 0; f < rewards.Names.Count; f++)
-        {
-            var (sum, squares, n) = (totals[3 * f], totals[3 * f + 1], totals[3 * f + 2]);
-            if (n > 0)
-                metrics[$"rewards/{rewards.Names[f]}/mean"] = sum / n;
-            if (n > 1)
-                metrics[$"rewards/{rewards.Names[f]}/std"] = UnbiasedStd(sum, squares, n);
-        }
-    }
-
-    /// <summary>Σx, Σx², n over the values that are there.</summary>
-    static double[] Moments(IEnumerable<double?> values)
-    {
-        var present = values.Where(v => v is { } x && double.IsFinite(x)).Select(v => v!.Value).ToList();
-        return [present.Sum(), present.Sum(x => x * x), present.Count];
-    }
-
-    static double UnbiasedStd(double sum, double squares, double n) => Math.Sqrt(Math.Max(0, (squares - sum * sum / n) / (n - 1)));
-
-    /// <summary>
-    /// TRL's GRPO metrics over every process: <c>reward</c> and <c>reward_std</c> (the scored samples' mean and unbiased
-    /// deviation), <c>frac_reward_zero_std</c> (groups whose scored rewards are all equal), <c>completions/mean_length</c>,
-    /// <c>completions/clipped_ratio</c>.
-    /// </summary>
-    void AddGroupMetrics(Rollout rollout, IProcessGroup processes, Dictionary<string, double> metrics)
-    {
-        var groups = rollout.Scores.Chunk(Group).Select(group => group.Where(double.IsFinite).ToArray()).ToList();
-        int zeroStd = groups.Count(g => g.Length > 1 && g.All(x => x == g[0]));
-        double[] moments = Moments(rollout.Scores.Select(x => (double?)x));
-        double[] totals = processes.AllReduceSum(moments[0], moments[1], moments[2], zeroStd, groups.Count,
-            rollout.Completions.Sum(c => (double)c.Tokens.Length), rollout.Completions.Count, rollout.Completions.Count(c => c.Reason != FinishReason.EndOfSequence));
-        if (totals[2] > 0)
-            metrics["reward"] = totals[0] / totals[2];
-        if (totals[2] > 1)
-            metrics["reward_std"] = UnbiasedStd(totals[0], totals[1], totals[2]);
-        metrics["frac_reward_zero_std"] = totals[3] / totals[4];
-        metrics["completions/mean_length"] = totals[5] / totals[6];
-        metrics["completions/clipped_ratio"] = totals[7] / totals[6];
-    }
-
     /// <summary>The sampling seed of each of <paramref name="count"/> rollout rows from global row <paramref name="firstRow"/>.</summary>
     static long[] RowSeeds(long seed, int firstRow, int count) =>
         [.. Enumerable.Range(firstRow, count).Select(row => unchecked(seed * 1_000_003L + row))];
-
-    /// <summary>Per-token advantages and returns [B, T] of the algorithm.</summary>
-    (Tensor Advantages, Tensor Returns) Advantages(Rollout rollout, Tensor kl, Tensor nonScore, IProcessGroup processes)
-    {
-        Tensor scores = tensor(rollout.Scores, device: rollout.OldLogProbs.device).to_type(rollout.OldLogProbs.dtype);
-        switch (_options.Algorithm)
-        {
-            case RlAlgorithm.Ppo:
-                scores = scores.nan_to_num(0); // an unscorable sample takes no part in the loss (see Step)
-                Tensor rewards = kl.mul(-KlCoef);
-                Tensor last = ScalarHead.LastTokenIndex(rollout.Mask);                                    // the last completion position
-                rewards = rewards.scatter_add(1, last.unsqueeze(1), scores.unsqueeze(1));
-                var (advantages, returns) = RlMath.Gae(rewards, rollout.OldValues, rollout.Mask, _options.Gamma, _options.Lambda);
-                return (RlMath.Whiten(advantages, rollout.Mask, processes: processes), returns);
-            case RlAlgorithm.Grpo:
-                Tensor grouped = RlMath.GroupAdvantages(scores, Group, _options.ScaleRewards, processes).unsqueeze(1).mul(rollout.Mask);
-                return (grouped, zeros_like(grouped));
-            default:
-                Tensor leaveOneOut = RlMath.LeaveOneOut(scores.add(nonScore), Group).unsqueeze(1).mul(rollout.Mask);
-                return (leaveOneOut, zeros_like(leaveOneOut));
-        }
-    }
-
-    /// <summary>
-    /// The loss of one minibatch of the rollout. PPO: the clipped surrogate's token mean plus the value loss. GRPO and
-    /// RLOO: TRL's per-token objective (clip-higher, token- or sequence-level ratios, GRPO's k3 KL per token) reduced by
-    /// <see cref="PpoOptions.LossType"/>. An entropy bonus when asked.
-    /// </summary>
-    StepOutput Update(Rollout rollout, Tensor lossMask, Tensor advantages, Tensor returns, long[] rows)
-    {
-        bool ppo = _options.Algorithm == RlAlgorithm.Ppo;
-        if (rows.Length == 0) // the minibatch holds none of this process's rows: no gradient, the same metric names
-            return new StepOutput(zeros(1).sum(), UpdateMetricNames().ToDictionary(name => name, _ => zeros(1).sum()), 0) { Items = 0 };
-        Tensor index = tensor(rows, device: rollout.Mask.device);
-        Tensor mask = lossMask.index_select(0, index);
-        Tensor hidden = _policy.Model.Forward(rollout.Batch.InputIds.index_select(0, index), rollout.Batch.AttentionMask.index_select(0, index));
-        Tensor logProbs = TokenLogProbs.FromHidden(hidden, _policy.Model.LmHeadWeight, rollout.Batch.Targets.index_select(0, index));
-        Tensor oldLogProbs = rollout.OldLogProbs.index_select(0, index);
-        Tensor rowAdvantages = advantages.index_select(0, index);
-        var (surrogate, clipFraction, approxKl, ratio) = RlMath.ClippedSurrogate(logProbs, oldLogProbs, rowAdvantages, mask, _options.ClipRange);
-        var metrics = new Dictionary<string, Tensor> { ["policy/clipfrac_avg"] = clipFraction, ["policy/approxkl_avg"] = approxKl, ["val/ratio"] = ratio };
-        Tensor loss;
-        double items;
-        if (ppo)
-        {
-            Tensor policyLoss = surrogate;
-            Tensor values = _valueHead!.PerToken(hidden).to_type(logProbs.dtype);
-            var (valueLoss, valueClip) = RlMath.ClippedValueLoss(values, rollout.OldValues.index_select(0, index), returns.index_select(0, index), mask, _options.ClipRangeValue);
-            loss = policyLoss.add(valueLoss.mul(_options.VfCoef));
-            metrics["loss/policy_avg"] = policyLoss.detach();
-            metrics["loss/value_avg"] = valueLoss.detach();
-            metrics["val/clipfrac_avg"] = valueClip;
-            items = mask.sum().item<long>();
-        }
-        else
-        {
-            var (perToken, low, high) = RlMath.ClippedPerToken(logProbs, oldLogProbs, rowAdvantages, mask,
-                _options.ClipRange, _options.EpsilonHigh ?? _options.ClipRange, _options.ImportanceSamplingLevel);
-            metrics["loss/policy_avg"] = RlMath.MaskedMean(perToken, mask).detach();
-            if (_options.Algorithm == RlAlgorithm.Grpo && KlCoef > 0)
-                perToken = perToken.add(RlMath.Kl(logProbs, rollout.ReferenceLogProbs.index_select(0, index), KlEstimator.K3).mul(KlCoef));
-            loss = RlMath.Reduce(perToken, mask, _options.LossType, _options.ResponseLength);
-            metrics["clip_ratio/low_mean"] = RlMath.MaskedMean(low.to_type(logProbs.dtype), mask).detach();
-            metrics["clip_ratio/high_mean"] = RlMath.MaskedMean(high.to_type(logProbs.dtype), mask).detach();
-            metrics["clip_ratio/region_mean"] = RlMath.MaskedMean(low.logical_or(high).to_type(logProbs.dtype), mask).detach();
-            // dapo: the token mean over the whole update (every minibatch, every process); the others: minibatches weigh equally.
-            items = _options.LossType == GrpoLossType.Dapo ? mask.sum().item<long>() : 1;
-        }
-        if (_options.EntropyCoef > 0)
-            loss = loss.sub(RlMath.MaskedMean(logProbs.neg(), mask).mul(_options.EntropyCoef));
-        long tokens = mask.sum().item<long>();
-        return new StepOutput(loss, metrics, tokens) { Items = items };
-    }
-
-    IEnumerable<string> UpdateMetricNames() =>
-        _valueHead is null
-            ? ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"]
-            : ["loss/policy_avg", "policy/clipfrac_avg", "policy/approxkl_avg", "val/ratio", "loss/value_avg", "val/clipfrac_avg"];
 
     /// <summary>Samples each evaluation prompt once with a fixed seed and reports the mean score and KL.</summary>
     IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<PromptExample> prompts)

@@ -29,6 +29,13 @@ public sealed class ModelCompletionGenerator(string name, ICausalLM model, Model
     /// <inheritdoc />
     public string Name { get; } = name;
 
+    /// <summary>The prompt as a user turn through the template, ready to generate from.</summary>
+    long[] PromptIds(string prompt) =>
+        [.. tokenizer.Encode(template.Render([new ChatMessage("user", prompt)], addGenerationPrompt: true)).Select(i => (long)i)];
+
+    /// <summary>The options, with the tokenizer's EOS ids when they name none.</summary>
+    GenerationOptions Sampling => options with { EosTokenIds = options.EosTokenIds ?? tokenizer.EosTokenIds.Select(i => (long)i).ToArray() };
+
     /// <summary>Prompts per batch of <see cref="GenerateEachAsync"/>.</summary>
     public int BatchSize { get; init; } = 16;
 
@@ -43,10 +50,9 @@ public sealed class ModelCompletionGenerator(string name, ICausalLM model, Model
         for (int start = 0; start < prompts.Count; start += Math.Max(1, BatchSize))
         {
             var chunk = prompts.Skip(start).Take(Math.Max(1, BatchSize)).ToList();
-            var ids = chunk.Select(p => tokenizer.Encode(template.Render([new ChatMessage("user", p)], addGenerationPrompt: true)).Select(i => (long)i).ToArray()).ToList();
-            var sampling = options with
+            var ids = chunk.Select(PromptIds).ToList();
+            var sampling = Sampling with
             {
-                EosTokenIds = options.EosTokenIds ?? tokenizer.EosTokenIds.Select(i => (long)i).ToArray(),
                 RowSeeds = options.Seed is { } seed ? [.. Enumerable.Range(start, chunk.Count).Select(row => unchecked(seed * 1_000_003L + row))] : null,
             };
             completions.AddRange(TextGenerator.Generate(model, ids, sampling, tokens => tokenizer.Decode(tokens), cancellationToken)
@@ -58,8 +64,8 @@ public sealed class ModelCompletionGenerator(string name, ICausalLM model, Model
     /// <inheritdoc />
     public Task<IReadOnlyList<string>> GenerateAsync(string prompt, int count, CancellationToken cancellationToken = default)
     {
-        long[] ids = tokenizer.Encode(template.Render([new ChatMessage("user", prompt)], addGenerationPrompt: true)).Select(i => (long)i).ToArray();
-        var sampling = options with { EosTokenIds = options.EosTokenIds ?? tokenizer.EosTokenIds.Select(i => (long)i).ToArray() };
+        long[] ids = PromptIds(prompt);
+        GenerationOptions sampling = Sampling;
         IReadOnlyList<Completion> completions = TextGenerator.Generate(model, Enumerable.Repeat(ids, count).ToList(), sampling,
             tokens => tokenizer.Decode(tokens), cancellationToken);
         return Task.FromResult<IReadOnlyList<string>>(completions.Select(c => tokenizer.Decode(c.Tokens, skipSpecialTokens: true).Trim()).ToList());
