@@ -30,7 +30,7 @@ public static class TokenLogProbs
     /// </summary>
     public const int AutoChunkSize = 0;
 
-    const long AutoChunkElements = 1L << 26;
+    internal const long AutoChunkElements = 1L << 26;
     const int AutoChunkMaxRows = 512;
     const int AutoChunkMinRows = 16;
 
@@ -214,7 +214,7 @@ public static class TokenLogProbs
     internal static ScalarType AccumulationType(ScalarType dtype) =>
         dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
-    static int ResolveChunk(int chunkSize, long vocab)
+    internal static int ResolveChunk(int chunkSize, long vocab)
     {
         if (chunkSize < 0)
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be positive, or AutoChunkSize (0).");
@@ -224,7 +224,7 @@ public static class TokenLogProbs
     }
 
     /// <summary>Validates targets and mask; returns targets with skipped ids replaced by 0, and the [N] bool mask.</summary>
-    static (Tensor SafeTargets, Tensor Valid) PrepareTargets(Tensor targets, Tensor? mask, long batch, long time, long vocab,
+    internal static (Tensor SafeTargets, Tensor Valid) PrepareTargets(Tensor targets, Tensor? mask, long batch, long time, long vocab,
         Device device, long ignoreIndex)
     {
         ArgumentNullException.ThrowIfNull(targets);
