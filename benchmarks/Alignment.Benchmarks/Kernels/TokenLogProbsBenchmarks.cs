@@ -9,7 +9,9 @@ namespace Alignment.Benchmarks.Kernels;
 /// Forward and backward of per-token log-probabilities from the last hidden states, three ways: the textbook
 /// <c>matmul → log_softmax → gather</c>, the same logits through <see cref="TokenLogProbs.FromLogits"/>, and
 /// <see cref="TokenLogProbs.FromHidden"/>, which never materialises the logits — and the last two again with the lm_head
-/// frozen (LoRA), where only the hidden states need a gradient.
+/// frozen (LoRA), where only the hidden states need a gradient. The <c>…Dpo</c> cases take the same tokens as 4 pairs
+/// × 256 tokens through a DPO sigmoid loss: naive, <see cref="TokenLogProbs.FromHidden"/> (logits made again in backward),
+/// and <see cref="FusedTokenLoss"/> (the loss's gradients formed pair by pair in the forward pass).
 /// </summary>
 public class TokenLogProbsBenchmarks
 {
@@ -24,8 +26,9 @@ public class TokenLogProbsBenchmarks
     [ParamsSource(nameof(Sizes))]
     public Size Shape { get; set; } = new(2048, 32_000, 512);
 
-    const int Sequences = 4;
-    Tensor _hidden = null!, _weight = null!, _targets = null!, _upstream = null!;
+    const int Sequences = 4, Pairs = 4;
+    const double Beta = 0.1;
+    Tensor _hidden = null!, _weight = null!, _targets = null!, _upstream = null!, _reference = null!;
 
     void Setup()
     {
@@ -35,6 +38,7 @@ public class TokenLogProbsBenchmarks
         _weight = randn(Shape.Vocab, Shape.Hidden).div(Math.Sqrt(Shape.Hidden)).requires_grad_(true);
         _targets = randint(0, Shape.Vocab, [Sequences, time], dtype: ScalarType.Int64);
         _upstream = randn(Sequences, time); // stands in for the loss's per-token gradient
+        _reference = randn(2 * Pairs).mul(10).sub(Shape.Tokens / (2.0 * Pairs) * Math.Log(Shape.Vocab)); // reference sums near the policy's
     }
 
     // Each case measures its own peak once, after setup and before BenchmarkDotNet times it.
@@ -53,6 +57,15 @@ public class TokenLogProbsBenchmarks
     [GlobalSetup(Target = nameof(FromHiddenFrozenHead))]
     public void SetupFromHiddenFrozenHead() => SetupAndMeasure(nameof(FromHiddenFrozenHead), FromHiddenFrozenHead);
 
+    [GlobalSetup(Target = nameof(NaiveDpo))]
+    public void SetupNaiveDpo() => SetupAndMeasure(nameof(NaiveDpo), NaiveDpo);
+
+    [GlobalSetup(Target = nameof(FromHiddenDpo))]
+    public void SetupFromHiddenDpo() => SetupAndMeasure(nameof(FromHiddenDpo), FromHiddenDpo);
+
+    [GlobalSetup(Target = nameof(FusedDpo))]
+    public void SetupFusedDpo() => SetupAndMeasure(nameof(FusedDpo), FusedDpo);
+
     void SetupAndMeasure(string method, Action operation)
     {
         Setup();
@@ -66,6 +79,7 @@ public class TokenLogProbsBenchmarks
         _weight.Dispose();
         _targets.Dispose();
         _upstream.Dispose();
+        _reference.Dispose();
     }
 
     [Benchmark(Baseline = true)]
@@ -105,6 +119,48 @@ public class TokenLogProbsBenchmarks
     {
         using var scope = NewDisposeScope();
         Backward(TokenLogProbs.FromHidden(_hidden, _weight.detach(), _targets), frozenHead: true);
+    }
+
+    [Benchmark]
+    public void NaiveDpo()
+    {
+        using var scope = NewDisposeScope();
+        Tensor logits = PairHidden().matmul(_weight.t());                              // [2P, T, V]
+        Tensor perToken = logits.log_softmax(-1).gather(-1, PairTargets().unsqueeze(-1)).squeeze(-1);
+        torch.autograd.grad([Dpo(perToken)], [_hidden, _weight]);
+    }
+
+    [Benchmark]
+    public void FromHiddenDpo()
+    {
+        using var scope = NewDisposeScope();
+        torch.autograd.grad([Dpo(TokenLogProbs.FromHidden(PairHidden(), _weight, PairTargets()))], [_hidden, _weight]);
+    }
+
+    [Benchmark]
+    public void FusedDpo()
+    {
+        using var scope = NewDisposeScope();
+        var (perToken, gradient) = FusedTokenLoss.Run(PairHidden(), _weight, PairTargets(), FusedTokenLoss.Pairs(Pairs), (_, values) =>
+        {
+            using var grad = enable_grad();
+            Tensor leaf = values.requires_grad_(true);
+            return torch.autograd.grad([Dpo(leaf)], [leaf])[0];
+        });
+        torch.autograd.grad([Dpo(perToken).add(gradient)], [_hidden, _weight]);
+    }
+
+    /// <summary>The hidden states as 2·<see cref="Pairs"/> sequences (chosen rows first), a view that back-propagates into them.</summary>
+    Tensor PairHidden() => _hidden.reshape(2 * Pairs, Shape.Tokens / (2 * Pairs), Shape.Hidden);
+
+    Tensor PairTargets() => _targets.reshape(2 * Pairs, Shape.Tokens / (2 * Pairs));
+
+    /// <summary>Mean over pairs of −logσ(β·((c − c_ref) − (r − r_ref))) from per-token log-probabilities [2P, T].</summary>
+    Tensor Dpo(Tensor perToken)
+    {
+        Tensor ratio = perToken.sum(1).sub(_reference);
+        Tensor delta = ratio.narrow(0, 0, Pairs).sub(ratio.narrow(0, Pairs, Pairs));
+        return nn.functional.logsigmoid(delta.mul(Beta)).neg().mean();
     }
 
     /// <summary>Gradients of hidden and weight (or hidden only), returned (not accumulated into .grad) and freed with the scope.</summary>

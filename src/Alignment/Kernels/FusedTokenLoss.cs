@@ -21,7 +21,10 @@ internal static class FusedTokenLoss
     /// <param name="Chunk">Rows per chunk.</param>
     /// <param name="CacheElements">Logit elements of one group kept between its two passes.</param>
     /// <param name="GradientOf">(group, per-token values [N] so far) → the loss's gradient [N] (only the group's rows are read).</param>
-    internal sealed record Plan(IReadOnlyList<IReadOnlyList<int>> Groups, long Time, int Chunk, long CacheElements, Func<int, Tensor, Tensor> GradientOf);
+    /// <param name="Known">The loss's gradient [R, T] when it does not depend on the values (a mean NLL): then each chunk
+    /// is back-propagated as soon as it is scored, in one pass, and <paramref name="GradientOf"/> is not called.</param>
+    internal sealed record Plan(IReadOnlyList<IReadOnlyList<int>> Groups, long Time, int Chunk, long CacheElements,
+        Func<int, Tensor, Tensor> GradientOf, Tensor? Known = null);
 
     /// <summary>
     /// Computes every counted position's log-probability and, when the hidden states or the weight need a gradient, the
@@ -45,15 +48,42 @@ internal static class FusedTokenLoss
         IReadOnlyList<IReadOnlyList<int>> groups, Func<int, Tensor, Tensor> gradientOf,
         int chunkSize = TokenLogProbs.AutoChunkSize, long cacheElements = DefaultCacheElements)
     {
-        var (batch, time, width, vocab) = KernelInputs.RequireHiddenAndHead(hidden, lmHeadWeight);
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(gradientOf);
+        return Apply(hidden, lmHeadWeight, targets, groups, gradientOf, null, chunkSize, cacheElements);
+    }
+
+    /// <summary>
+    /// As <see cref="Run(Tensor, Tensor, Tensor, IReadOnlyList{IReadOnlyList{int}}, Func{int, Tensor, Tensor}, int, long)"/>
+    /// for a loss whose gradient with respect to the log-probabilities is known before they are (a mean NLL: −1/N at
+    /// each scored position): one pass, each chunk back-propagated as soon as it is scored, nothing kept.
+    /// </summary>
+    /// <param name="hidden">[R, T, H] final hidden states.</param>
+    /// <param name="lmHeadWeight">[V, H] output projection.</param>
+    /// <param name="targets">[R, T] token ids, or <see cref="TokenLogProbs.IgnoreIndex"/> where not scored.</param>
+    /// <param name="gradient">[R, T] the loss's gradient with respect to each per-token log-probability.</param>
+    /// <param name="chunkSize">Rows per chunk; <see cref="TokenLogProbs.AutoChunkSize"/> picks one from V.</param>
+    public static (Tensor PerToken, Tensor Gradient) Run(Tensor hidden, Tensor lmHeadWeight, Tensor targets, Tensor gradient,
+        int chunkSize = TokenLogProbs.AutoChunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (!gradient.shape.SequenceEqual(targets.shape))
+            throw new ArgumentException($"gradient has shape {KernelInputs.Shape(gradient)}; expected {KernelInputs.Shape(targets)} like targets.", nameof(gradient));
+        IReadOnlyList<int> all = Enumerable.Range(0, (int)targets.shape[0]).ToList();
+        return Apply(hidden, lmHeadWeight, targets, [all], (_, _) => gradient, gradient, chunkSize, 0);
+    }
+
+    static (Tensor PerToken, Tensor Gradient) Apply(Tensor hidden, Tensor lmHeadWeight, Tensor targets, IReadOnlyList<IReadOnlyList<int>> groups,
+        Func<int, Tensor, Tensor> gradientOf, Tensor? known, int chunkSize, long cacheElements)
+    {
+        var (batch, time, width, vocab) = KernelInputs.RequireHiddenAndHead(hidden, lmHeadWeight);
         RequireDisjoint(groups, batch);
         using var scope = NewDisposeScope();
         var (safeTargets, valid) = TokenLogProbs.PrepareTargets(targets, null, batch, time, vocab, hidden.device, TokenLogProbs.IgnoreIndex);
         Tensor perToken = zeros(batch * time, TokenLogProbs.AccumulationType(hidden.dtype), hidden.device); // [N]
         var plan = new Plan(groups, time, TokenLogProbs.ResolveChunk(chunkSize, vocab), cacheElements,
-            (group, values) => gradientOf(group, values.detach().reshape(batch, time)));
+            (group, values) => gradientOf(group, values.detach().reshape(batch, time)), known);
         Tensor gradient = GroupLossFunction.apply(hidden.reshape(batch * time, width), lmHeadWeight, safeTargets, valid, plan, perToken);
         return (perToken.reshape(batch, time).MoveToOuterDisposeScope(), gradient.MoveToOuterDisposeScope());
     }

@@ -4,7 +4,7 @@ using static TorchSharp.torch.autograd;
 namespace Alignment.Kernels;
 
 /// <summary>
-/// Autograd function behind <see cref="FusedTokenLoss.Run"/>: per-token log-probabilities from hidden states and the
+/// Autograd function behind <see cref="FusedTokenLoss"/>: per-token log-probabilities from hidden states and the
 /// lm_head weight, with the gradients of a loss formed in the forward pass while each group's logits are at hand.
 /// For each group of sequences (a chosen/rejected pair): its logits chunk by chunk (kept while they fit the cache
 /// budget), its per-token log-probabilities, the loss's gradient for them (the caller's delegate), then
@@ -27,52 +27,50 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         var perToken = (Tensor)vars[5];
         ScalarType accumulation = perToken.dtype;
         bool wantHidden = hidden.requires_grad, wantWeight = weight.requires_grad;
-        Tensor? hiddenGradient = wantHidden ? zeros_like(hidden) : null;                                // [N, H]
+        Tensor? hiddenGradient = wantHidden ? zeros(hidden.shape, accumulation, hidden.device) : null;  // [N, H]
         Tensor? weightGradient = wantWeight ? zeros(weight.shape, accumulation, weight.device) : null;  // [V, H]
 
+        bool backpropagate = hiddenGradient is not null || weightGradient is not null;
+        Tensor? known = backpropagate ? plan.Known?.reshape(-1).to_type(accumulation) : null; // [N] when the gradient does not depend on the values
+        long vocab = weight.shape[0];
         for (int group = 0; group < plan.Groups.Count; group++)
         {
             using var scope = NewDisposeScope();
             Tensor rows = GroupRows(valid, plan.Groups[group], plan.Time);  // [M] counted rows of the group's sequences
             Tensor rowTargets = targets.index_select(0, rows);
             long count = rows.shape[0];
+            Upstream upstream = Normalized(known?.index_select(0, rows), weight.dtype, accumulation); // [M]
             var cached = new List<Tensor?>();
-            long cachedElements = 0, vocab = weight.shape[0];
+            long cachedElements = 0;
             Tensor logSumExp = empty(count, accumulation, hidden.device);
             for (long start = 0; start < count; start += plan.Chunk)
             {
                 using var inner = NewDisposeScope();
-                long length = Math.Min(plan.Chunk, count - start);
-                Tensor chunkRows = rows.narrow(0, start, length);
-                Tensor logits = Project(hidden.index_select(0, chunkRows), weight, accumulation); // [C, V]
-                var (lse, target) = ChunkMath.Score(logits, rowTargets.narrow(0, start, length));
-                logSumExp.narrow(0, start, length).copy_(lse);
-                perToken.index_copy_(0, chunkRows, target.sub(lse));
-                bool keep = cachedElements + length * vocab <= plan.CacheElements;
+                var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
+                Tensor logits = Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V]
+                var (lse, target) = ChunkMath.Score(logits, chunk.Targets);
+                chunk.LogSumExp.copy_(lse);
+                perToken.index_copy_(0, chunk.Rows, target.sub(lse));
+                if (upstream.Values is not null)
+                {
+                    Backpropagate(chunk, logits, hidden, weight, upstream, hiddenGradient, weightGradient);
+                    continue;
+                }
+                bool keep = backpropagate && cachedElements + chunk.Length * vocab <= plan.CacheElements;
                 cached.Add(keep ? logits.MoveToOuterDisposeScope() : null);
-                cachedElements += keep ? length * vocab : 0;
+                cachedElements += keep ? chunk.Length * vocab : 0;
             }
-            if (hiddenGradient is null && weightGradient is null)
+            if (!backpropagate || upstream.Values is not null)
                 continue;
 
-            Tensor upstream = plan.GradientOf(group, perToken).reshape(-1).to_type(accumulation).index_select(0, rows); // [M]
+            upstream = Normalized(plan.GradientOf(group, perToken).reshape(-1).to_type(accumulation).index_select(0, rows), weight.dtype, accumulation);
             for (int c = 0; c < cached.Count; c++)
             {
                 using var inner = NewDisposeScope();
-                long start = (long)c * plan.Chunk, length = Math.Min(plan.Chunk, count - start);
-                Tensor chunkRows = rows.narrow(0, start, length);
-                Tensor states = hidden.index_select(0, chunkRows);                          // [C, H]
-                Tensor logits = cached[c] ?? Project(states, weight, accumulation);          // [C, V]
-                Tensor logitGradient = ChunkMath.LogitGradient(logits, logSumExp.narrow(0, start, length),
-                    rowTargets.narrow(0, start, length), upstream.narrow(0, start, length), overwrite: true).to_type(weight.dtype);
-                hiddenGradient?.index_copy_(0, chunkRows, logitGradient.mm(weight));        // [C, H]
-                if (weightGradient is not null)
-                {
-                    if (weight.dtype == accumulation)
-                        weightGradient.addmm_(logitGradient.t(), states);
-                    else
-                        weightGradient.add_(logitGradient.t().mm(states).to_type(accumulation)); // low-precision matmul, float32 sum
-                }
+                long start = (long)c * plan.Chunk;
+                var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
+                Tensor logits = cached[c] ?? Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V]
+                Backpropagate(chunk, logits, hidden, weight, upstream, hiddenGradient, weightGradient);
                 cached[c]?.Dispose();
                 cached[c] = null;
             }
@@ -82,6 +80,7 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         ctx.save_data("hiddenGrad", wantHidden);
         ctx.save_data("weightGrad", wantWeight);
         ctx.save_data("weightType", weight.dtype);
+        ctx.save_data("hiddenType", hidden.dtype);
         return zeros([], accumulation, hidden.device);
     }
 
@@ -90,9 +89,69 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         using var scope = NewDisposeScope();
         List<Tensor> saved = ctx.get_saved_variables();
         bool wantHidden = (bool)ctx.get_data("hiddenGrad"), wantWeight = (bool)ctx.get_data("weightGrad");
-        Tensor? hidden = wantHidden ? Scaled(saved[0], gradOutput) : null;
+        Tensor? hidden = wantHidden ? Scaled(saved[0], gradOutput).to_type((ScalarType)ctx.get_data("hiddenType")) : null;
         Tensor? weight = wantWeight ? Scaled(saved[1], gradOutput).to_type((ScalarType)ctx.get_data("weightType")) : null;
         return [hidden?.MoveToOuterDisposeScope()!, weight?.MoveToOuterDisposeScope()!, null!, null!, null!, null!];
+    }
+
+    /// <summary>A chunk of a group's counted rows: its rows in the flattened layout, targets and log-sum-exp slots.</summary>
+    readonly record struct Chunk(Tensor AllRows, Tensor AllTargets, Tensor AllLogSumExp, long Start, long Length)
+    {
+        public Tensor Rows => AllRows.narrow(0, Start, Length);
+        public Tensor Targets => AllTargets.narrow(0, Start, Length);
+        public Tensor LogSumExp => AllLogSumExp.narrow(0, Start, Length);
+    }
+
+    /// <summary>
+    /// Adds the chunk's share of the gradients: <c>upstream · (one_hot − softmax)</c> formed in the logits' storage, then
+    /// times the weight for the hidden states' rows and, transposed, times the hidden states for the weight.
+    /// </summary>
+    /// <param name="chunk">The chunk's rows.</param>
+    /// <param name="logits">[C, V] accumulation dtype; overwritten.</param>
+    /// <param name="hidden">[N, H].</param>
+    /// <param name="weight">[V, H].</param>
+    /// <param name="upstream">[M] the loss's gradient for the group's rows.</param>
+    /// <param name="hiddenGradient">[N, H] the chunk's rows are written, or null.</param>
+    /// <param name="weightGradient">[V, H] accumulated into, or null.</param>
+    static void Backpropagate(Chunk chunk, Tensor logits, Tensor hidden, Tensor weight, Upstream upstream, Tensor? hiddenGradient, Tensor? weightGradient)
+    {
+        Tensor logitGradient = ChunkMath.LogitGradient(logits, chunk.LogSumExp, chunk.Targets,
+            upstream.Values.narrow(0, chunk.Start, chunk.Length), overwrite: true).to_type(weight.dtype);
+        ScalarType accumulation = logits.dtype;
+        if (hiddenGradient is not null)
+            hiddenGradient.index_copy_(0, chunk.Rows, Unscaled(logitGradient.mm(weight), upstream.Scale, accumulation)); // [C, H]
+        if (weightGradient is null)
+            return;
+        Tensor states = hidden.index_select(0, chunk.Rows);                   // [C, H]
+        if (weight.dtype == accumulation)
+            weightGradient.addmm_(logitGradient.t(), states);
+        else
+            weightGradient.add_(Unscaled(logitGradient.t().mm(states), upstream.Scale, accumulation)); // low-precision matmul, float32 sum
+    }
+
+    /// <summary>A group's upstream gradient, multiplied by <see cref="Scale"/> for low-precision matmuls.</summary>
+    readonly record struct Upstream(Tensor Values, double Scale);
+
+    /// <summary>
+    /// For a half-precision weight, the upstream gradient scaled so that its largest entry is 1: the loss's gradient is
+    /// formed before any loss scaling, and entries of <c>g · (one_hot − softmax)</c> near g (1e-2 and below) would lose
+    /// their low bits, or vanish, in float16. The products are divided by the scale again in float32.
+    /// </summary>
+    static Upstream Normalized(Tensor? upstream, ScalarType weightType, ScalarType accumulation)
+    {
+        if (upstream is null)
+            return default;
+        if (weightType == accumulation || upstream.numel() == 0)
+            return new Upstream(upstream, 1);
+        double largest = upstream.abs().max().to_type(ScalarType.Float64).item<double>();
+        double scale = largest > 0 && double.IsFinite(largest) ? 1 / largest : 1;
+        return new Upstream(upstream.mul(scale), scale);
+    }
+
+    static Tensor Unscaled(Tensor product, double scale, ScalarType accumulation)
+    {
+        Tensor wide = product.to_type(accumulation);
+        return scale == 1 ? wide : wide.div_(scale);
     }
 
     /// <summary>The saved gradient times the incoming scalar, in place: the graph is used once, and a copy would double the weight's gradient memory.</summary>

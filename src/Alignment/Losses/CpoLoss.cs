@@ -33,7 +33,7 @@ public sealed class CpoLoss : IPreferenceLoss
         _simPo = Name == "simpo";
         _nllWeight = _options.CpoAlpha ?? (_simPo ? 0.0 : 1.0);
         Requirements = new LossRequirements(PreferenceDataKind.Paired, Reference: false,
-            LengthNormalized: _simPo, ChosenNll: _nllWeight > 0);
+            LengthNormalized: _simPo, ChosenNll: _nllWeight > 0) { SeparableByPair = true };
     }
 
     /// <inheritdoc />

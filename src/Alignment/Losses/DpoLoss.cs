@@ -63,7 +63,10 @@ public sealed class DpoLoss : IPreferenceLoss
             PerTokenLogProbs: _options.LdAlpha is not null,
             WpoWeights: _options.UseWeighting,
             LengthNormalized: normalized is "ipo" or "sigmoid_norm",
-            ChosenNll: normalized == "sft" || _options.RpoAlpha is > 0);
+            ChosenNll: normalized == "sft" || _options.RpoAlpha is > 0)
+        {
+            SeparableByPair = normalized is not ("aot" or "aot_unpaired"), // the AOT losses sort over the batch
+        };
     }
 
     /// <inheritdoc />

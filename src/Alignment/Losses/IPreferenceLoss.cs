@@ -48,6 +48,16 @@ public sealed record LossRequirements(
     bool LengthNormalized = false,
     bool ChosenNll = false)
 {
+    /// <summary>
+    /// The loss's gradient with respect to one pair's log-probabilities depends on that pair's values only: the loss is a
+    /// sum of per-pair terms (a mean over pairs qualifies, and so does a term linear in the log-probabilities such as a
+    /// token-mean NLL over the batch), with no statistic of the batch's values (a sort, a running mean, a batch-wide KL
+    /// estimate). Then the trainer forms the gradients pair by pair while each pair's logits are at hand — three
+    /// matmuls, as the naive path, and no logits kept — by evaluating <see cref="IPreferenceLoss.Compute"/> with the other
+    /// pairs' values set to 0. False (the default) keeps the general path, which makes the logits again in backward.
+    /// </summary>
+    public bool SeparableByPair { get; init; }
+
     /// <summary>The union of several losses' requirements; they must agree on the data kind.</summary>
     /// <exception cref="ArgumentException">The losses train on different data kinds.</exception>
     public static LossRequirements Union(IEnumerable<LossRequirements> all)
@@ -59,7 +69,10 @@ public sealed record LossRequirements(
             throw new ArgumentException("Losses for paired and for unpaired data cannot be combined.", nameof(all));
         return new LossRequirements(list[0].Data,
             list.Any(r => r.Reference), list.Any(r => r.KlCompletions), list.Any(r => r.PerTokenLogProbs),
-            list.Any(r => r.WpoWeights), list.Any(r => r.LengthNormalized), list.Any(r => r.ChosenNll));
+            list.Any(r => r.WpoWeights), list.Any(r => r.LengthNormalized), list.Any(r => r.ChosenNll))
+        {
+            SeparableByPair = list.All(r => r.SeparableByPair),
+        };
     }
 }
 

@@ -28,7 +28,7 @@ public sealed class OrpoLoss : IPreferenceLoss
 
     /// <inheritdoc />
     public LossRequirements Requirements { get; } =
-        new(PreferenceDataKind.Paired, Reference: false, LengthNormalized: true, ChosenNll: true);
+        new(PreferenceDataKind.Paired, Reference: false, LengthNormalized: true, ChosenNll: true) { SeparableByPair = true };
 
     /// <inheritdoc />
     public PreferenceLossOutput Compute(PreferenceForward forward)

@@ -31,9 +31,29 @@ internal static class BatchForward
     public static (Tensor Nll, Tensor Count, long Tokens) CompletionNll(ICausalLM model, IReadOnlyList<TokenizedCompletion> examples, long paddingValue)
     {
         using CompletionBatch batch = CompletionCollator.Collate(examples, paddingValue, device: model.Device);
-        var (perToken, mask, _) = LogProbs(model, batch.InputIds, batch.AttentionMask, batch.Targets);
-        var (nll, count) = MeanNll(perToken, mask);
+        var (nll, count) = MeanNll(model, model.Forward(batch.InputIds, batch.AttentionMask), batch.Targets);
         return (nll, count, batch.AttentionMask.sum().item<long>());
+    }
+
+    /// <summary>
+    /// The mean NLL of the scored positions of <paramref name="targets"/> under the model's lm_head, and their count.
+    /// When a gradient is wanted it is formed in the forward pass, chunk by chunk (its value, −1/count at each scored
+    /// position, is known before the log-probabilities are): three matmuls and one pass, no logits kept.
+    /// </summary>
+    /// <param name="model">The model whose lm_head scores <paramref name="hidden"/>.</param>
+    /// <param name="hidden">[R, T, H] final hidden states.</param>
+    /// <param name="targets">[R, T], <see cref="TokenLogProbs.IgnoreIndex"/> where not scored.</param>
+    public static (Tensor Nll, Tensor Count) MeanNll(ICausalLM model, Tensor hidden, Tensor targets)
+    {
+        Tensor mask = targets.ne(TokenLogProbs.IgnoreIndex);
+        Tensor head = model.LmHeadWeight;
+        if (!is_grad_enabled() || !(hidden.requires_grad || head.requires_grad))
+            return MeanNll(TokenLogProbs.FromHidden(hidden, head, targets), mask);
+        ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
+        Tensor gradient = mask.to_type(accumulation).div(mask.sum().to_type(accumulation).clamp_min(1)).neg(); // ∂(−Σ log p / N) / ∂ log p
+        var (perToken, carrier) = FusedTokenLoss.Run(hidden, head, targets, gradient);
+        var (nll, count) = MeanNll(perToken, mask);
+        return (nll.add(carrier), count);
     }
 
     /// <summary>−Σ log p / max(1, tokens) over the masked positions, and the token count.</summary>

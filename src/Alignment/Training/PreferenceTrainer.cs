@@ -196,33 +196,39 @@ public sealed class PreferenceTrainer
         LossRequirements needs = _loss.Requirements;
         using PreferenceBatch batch = PreferenceCollator.Collate(pairs, _options.PaddingValue, _policy.Model.Device);
         int b = pairs.Count;
-        var (perToken, mask, hidden) = BatchForward.LogProbs(_policy.Model, batch.InputIds, batch.AttentionMask, batch.Targets);
-        Tensor? wpo = needs.WpoWeights ? TokenLogProbs.WpoLogWeightsFromHidden(hidden.detach(), _policy.Model.LmHeadWeight.detach(), batch.Targets) : null;
-        var forward = new PreferenceForward
+        ICausalLM model = _policy.Model;
+        Tensor hidden = model.Forward(batch.InputIds, batch.AttentionMask);
+        Tensor mask = batch.Targets.ne(TokenLogProbs.IgnoreIndex);
+        Tensor counts = TokenLogProbs.TokenCounts(mask);
+        Tensor? wpo = needs.WpoWeights ? TokenLogProbs.WpoLogWeightsFromHidden(hidden.detach(), model.LmHeadWeight.detach(), batch.Targets) : null;
+        Tensor? reference = needs.Reference ? ReferenceSums(pairs, batch, TokenLogProbs.AccumulationType(hidden.dtype)) : null;
+        PreferenceForward ForwardOf(Tensor perToken) => new()
         {
             Chosen = CompletionLogProbs.FromTokens(perToken.narrow(0, 0, b), mask.narrow(0, 0, b), wpo?.narrow(0, 0, b)),
             Rejected = CompletionLogProbs.FromTokens(perToken.narrow(0, b, b), mask.narrow(0, b, b), wpo?.narrow(0, b, b)),
+            ReferenceChosen = reference is null ? null : new CompletionLogProbs(reference.narrow(0, 0, b), counts.narrow(0, 0, b)),
+            ReferenceRejected = reference is null ? null : new CompletionLogProbs(reference.narrow(0, b, b), counts.narrow(0, b, b)),
             Group = shard.Group,
         };
-        if (needs.Reference)
+
+        long tokens = batch.AttentionMask.sum().item<long>();
+        if (SeparableLoss.Applies(needs, hidden, model.LmHeadWeight))
         {
-            Tensor counts = TokenLogProbs.TokenCounts(mask);
-            Tensor sums = _precomputed is not null
-                ? tensor(pairs.Select(p => _precomputed[p].Chosen).Concat(pairs.Select(p => _precomputed[p].Rejected)).ToArray(), device: _policy.Model.Device)
-                    .to_type(forward.Chosen.Sums.dtype)
-                : BatchForward.Sums(_reference!, batch.InputIds, batch.AttentionMask, batch.Targets);
-            forward = new PreferenceForward
-            {
-                Chosen = forward.Chosen,
-                Rejected = forward.Rejected,
-                ReferenceChosen = new CompletionLogProbs(sums.narrow(0, 0, b), counts.narrow(0, 0, b)),
-                ReferenceRejected = new CompletionLogProbs(sums.narrow(0, b, b), counts.narrow(0, b, b)),
-                Group = shard.Group,
-            };
+            var (values, gradient) = SeparableLoss.Run(_loss, hidden, model.LmHeadWeight, batch.Targets, ForwardOf);
+            PreferenceLossOutput value;
+            using (no_grad())
+                value = _loss.Compute(ForwardOf(values));
+            return new StepOutput(value.Loss.add(gradient), value.Metrics, tokens) { Items = b };
         }
-        PreferenceLossOutput output = _loss.Compute(forward);
-        return new StepOutput(output.Loss, output.Metrics, batch.AttentionMask.sum().item<long>()) { Items = b };
+        PreferenceLossOutput output = _loss.Compute(ForwardOf(TokenLogProbs.FromHidden(hidden, model.LmHeadWeight, batch.Targets)));
+        return new StepOutput(output.Loss, output.Metrics, tokens) { Items = b };
     }
+
+    /// <summary>The reference's summed log-probabilities [2B] of the batch, precomputed or from the live reference.</summary>
+    Tensor ReferenceSums(IReadOnlyList<TokenizedPair> pairs, PreferenceBatch batch, ScalarType dtype) =>
+        _precomputed is not null
+            ? tensor(pairs.Select(p => _precomputed[p].Chosen).Concat(pairs.Select(p => _precomputed[p].Rejected)).ToArray(), device: _policy.Model.Device).to_type(dtype)
+            : BatchForward.Sums(_reference!, batch.InputIds, batch.AttentionMask, batch.Targets);
 
     StepOutput UnpairedStep(Shard<TokenizedCompletion> shard)
     {

@@ -52,8 +52,7 @@ public sealed class SftTrainer(PolicyModel policy, TrainingOptions options, bool
         }
         using PackedBatch packed = CompletionCollator.Pack(examples, policy.Model.Device);
         Tensor hidden = policy.Model.Forward(packed.InputIds, packed.SegmentIds, packed.PositionIds);
-        Tensor perToken = TokenLogProbs.FromHidden(hidden, policy.Model.LmHeadWeight, packed.Targets);
-        var (loss, scored) = BatchForward.MeanNll(perToken, packed.Targets.ne(TokenLogProbs.IgnoreIndex));
+        var (loss, scored) = BatchForward.MeanNll(policy.Model, hidden, packed.Targets);
         return new StepOutput(loss, new Dictionary<string, Tensor> { ["num_tokens"] = scored.detach() }, packed.InputIds.shape[1]) { Items = scored.to_type(ScalarType.Float64).item<double>() };
     }
 }
