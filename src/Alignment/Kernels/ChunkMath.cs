@@ -17,6 +17,39 @@ internal static class ChunkMath
     }
 
     /// <summary>
+    /// Log-sum-exp, target logit and row maximum of each row, leaving <c>exp(logits − max)</c> in the logits' storage:
+    /// no second [C, V] tensor, where <c>logsumexp</c> makes one for its shifted exponentials.
+    /// </summary>
+    /// <param name="logits">[C, V] accumulation dtype; overwritten.</param>
+    /// <param name="targets">[C] int64 in [0, V).</param>
+    /// <returns>All three [C].</returns>
+    public static (Tensor LogSumExp, Tensor Target, Tensor Max) ScoreInPlace(Tensor logits, Tensor targets)
+    {
+        Tensor target = logits.gather(1, targets.unsqueeze(1)).squeeze(1); // [C]
+        Tensor max = logits.amax([1]);                                     // [C]
+        logits.sub_(max.unsqueeze(1)).exp_();
+        Tensor logSumExp = logits.sum(1).log_().add_(max);
+        return (logSumExp, target, max);
+    }
+
+    /// <summary>
+    /// <see cref="LogitGradient"/> from shifted exponentials <c>exp(logits − shift)</c> (as <see cref="ScoreInPlace"/> leaves
+    /// them), built in their storage: softmax = exponentials · exp(shift − lse).
+    /// </summary>
+    /// <param name="exponentials">[C, V] accumulation dtype; overwritten.</param>
+    /// <param name="shift">[C] what was subtracted before exponentiating.</param>
+    /// <param name="logSumExp">[C].</param>
+    /// <param name="targets">[C] int64.</param>
+    /// <param name="upstream">[C] incoming gradient.</param>
+    public static Tensor LogitGradientFromExponentials(Tensor exponentials, Tensor shift, Tensor logSumExp, Tensor targets, Tensor upstream)
+    {
+        Tensor rowScale = shift.sub(logSumExp).exp_().mul_(upstream).neg_(); // −g · exp(shift − lse)
+        exponentials.mul_(rowScale.unsqueeze(1));
+        exponentials.scatter_add_(1, targets.unsqueeze(1), upstream.unsqueeze(1));
+        return exponentials;
+    }
+
+    /// <summary>
     /// Gradient of <c>Σ_r g_r · log softmax(logits_r)[target_r]</c> with respect to the logits:
     /// <c>g · (one_hot(target) − softmax)</c>, as one [C, V] tensor.
     /// </summary>

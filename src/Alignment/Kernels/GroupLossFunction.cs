@@ -25,6 +25,7 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         var (hidden, weight, targets, valid) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3]);
         var plan = (FusedTokenLoss.Plan)vars[4];
         var perToken = (Tensor)vars[5];
+        using var noGrad = no_grad(); // nothing here is differentiated: the gradients are formed by hand
         ScalarType accumulation = perToken.dtype;
         bool wantHidden = hidden.requires_grad, wantWeight = weight.requires_grad;
         Tensor? hiddenGradient = wantHidden ? zeros(hidden.shape, accumulation, hidden.device) : null;  // [N, H]
@@ -43,17 +44,19 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
             var cached = new List<Tensor?>();
             long cachedElements = 0;
             Tensor logSumExp = empty(count, accumulation, hidden.device);
+            Tensor shift = empty(count, accumulation, hidden.device); // what each kept row's exponentials were shifted by
             for (long start = 0; start < count; start += plan.Chunk)
             {
                 using var inner = NewDisposeScope();
                 var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
-                Tensor logits = Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V]
-                var (lse, target) = ChunkMath.Score(logits, chunk.Targets);
+                Tensor logits = Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V], then exp(logits − max)
+                var (lse, target, max) = ChunkMath.ScoreInPlace(logits, chunk.Targets);
                 chunk.LogSumExp.copy_(lse);
+                shift.narrow(0, start, chunk.Length).copy_(max);
                 perToken.index_copy_(0, chunk.Rows, target.sub(lse));
                 if (upstream.Values is not null)
                 {
-                    Backpropagate(chunk, logits, hidden, weight, upstream, hiddenGradient, weightGradient);
+                    Backpropagate(chunk, logits, max, hidden, weight, upstream, hiddenGradient, weightGradient);
                     continue;
                 }
                 bool keep = backpropagate && cachedElements + chunk.Length * vocab <= plan.CacheElements;
@@ -69,8 +72,11 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
                 using var inner = NewDisposeScope();
                 long start = (long)c * plan.Chunk;
                 var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
-                Tensor logits = cached[c] ?? Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V]
-                Backpropagate(chunk, logits, hidden, weight, upstream, hiddenGradient, weightGradient);
+                if (cached[c] is { } kept)
+                    Backpropagate(chunk, kept, shift.narrow(0, start, chunk.Length), hidden, weight, upstream, hiddenGradient, weightGradient);
+                else // made again, and exponentiated shifted by the log-sum-exp: the softmax itself
+                    Backpropagate(chunk, Project(hidden.index_select(0, chunk.Rows), weight, accumulation).sub_(chunk.LogSumExp.unsqueeze(1)).exp_(),
+                        chunk.LogSumExp, hidden, weight, upstream, hiddenGradient, weightGradient);
                 cached[c]?.Dispose();
                 cached[c] = null;
             }
@@ -107,17 +113,19 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
     /// times the weight for the hidden states' rows and, transposed, times the hidden states for the weight.
     /// </summary>
     /// <param name="chunk">The chunk's rows.</param>
-    /// <param name="logits">[C, V] accumulation dtype; overwritten.</param>
+    /// <param name="exponentials">[C, V] <c>exp(logits − shift)</c> in the accumulation dtype; overwritten.</param>
+    /// <param name="shift">[C] what the logits were shifted by.</param>
     /// <param name="hidden">[N, H].</param>
     /// <param name="weight">[V, H].</param>
     /// <param name="upstream">[M] the loss's gradient for the group's rows.</param>
     /// <param name="hiddenGradient">[N, H] the chunk's rows are written, or null.</param>
     /// <param name="weightGradient">[V, H] accumulated into, or null.</param>
-    static void Backpropagate(Chunk chunk, Tensor logits, Tensor hidden, Tensor weight, Upstream upstream, Tensor? hiddenGradient, Tensor? weightGradient)
+    static void Backpropagate(Chunk chunk, Tensor exponentials, Tensor shift, Tensor hidden, Tensor weight, Upstream upstream,
+        Tensor? hiddenGradient, Tensor? weightGradient)
     {
-        Tensor logitGradient = ChunkMath.LogitGradient(logits, chunk.LogSumExp, chunk.Targets,
-            upstream.Values.narrow(0, chunk.Start, chunk.Length), overwrite: true).to_type(weight.dtype);
-        ScalarType accumulation = logits.dtype;
+        Tensor logitGradient = ChunkMath.LogitGradientFromExponentials(exponentials, shift, chunk.LogSumExp, chunk.Targets,
+            upstream.Values.narrow(0, chunk.Start, chunk.Length)).to_type(weight.dtype);
+        ScalarType accumulation = exponentials.dtype;
         if (hiddenGradient is not null)
             hiddenGradient.index_copy_(0, chunk.Rows, Unscaled(logitGradient.mm(weight), upstream.Scale, accumulation)); // [C, H]
         if (weightGradient is null)

@@ -125,7 +125,10 @@ public sealed class SeparableLossTests
         {
             using var policy = PreferenceTrainerTests.Policy();
             if (lora)
+            {
+                torch.manual_seed(5); // the adapters' initial values come from the global generator
                 LoraAdapters.Attach(policy.Model, new LoraOptions { Rank = 2 });
+            }
             using ReferenceModel reference = policy.CreateReference();
             var options = PreferenceTrainerTests.Options(steps: 3) with { GradientAccumulationSteps = 2, BatchSize = 2 };
             runs.Add(new PreferenceTrainer(policy, each, options, reference).Train(PreferenceTrainerTests.Pairs(12)).History);
