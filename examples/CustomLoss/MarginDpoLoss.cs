@@ -12,8 +12,9 @@ public sealed class MarginDpoLoss(double beta, double alpha) : IPreferenceLoss
 {
     public string Name => "margin_dpo";
 
-    // Paired data and a reference model; nothing else (no per-token values, no KL pairs).
-    public LossRequirements Requirements { get; } = new(PreferenceDataKind.Paired, Reference: true);
+    // Paired data and a reference model; nothing else (no per-token values, no KL pairs). Each pair's term depends on that
+    // pair alone (a mean over pairs), so the trainer may form its gradients pair by pair on the fused lm_head path.
+    public LossRequirements Requirements { get; } = new(PreferenceDataKind.Paired, Reference: true) { SeparableByPair = true };
 
     public PreferenceLossOutput Compute(PreferenceForward forward)
     {

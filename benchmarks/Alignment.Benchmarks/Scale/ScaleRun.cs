@@ -47,6 +47,8 @@ internal static class ScaleRun
     public static int Run(string[] args)
     {
         Alignment.Native.TorchRuntime.EnsureLoaded();
+        bool general = args.Contains("--general"); // the lm_head's general path (logits made again in backward) instead of the fused one
+        args = args.Where(a => a != "--general").ToArray();
         string only = args.Length > 0 ? args[0] : "";
         int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
         double matmul = MatmulRate();
@@ -59,7 +61,7 @@ internal static class ScaleRun
             foreach (bool checkpointing in new[] { false, true })
             {
                 matmul = Math.Max(matmul, MatmulRate()); // re-measured next to each case; the best rate seen is the peak
-                RunCase(c, checkpointing, steps, matmul, baseline);
+                RunCase(c, checkpointing, steps, matmul, baseline, general);
             }
         Console.WriteLine($"best float32 matmul seen: {matmul / 1e9:F1} GFLOP/s");
         return 0;
@@ -82,7 +84,7 @@ internal static class ScaleRun
         return 2.0 * 2048 * 2048 * 2048 / best;
     }
 
-    static void RunCase(Case c, bool checkpointing, int steps, double matmul, long baseline)
+    static void RunCase(Case c, bool checkpointing, int steps, double matmul, long baseline, bool general)
     {
         var config = DecoderConfig.FromJson(c.Config);
         using var model = new LlamaForCausalLM(config);
@@ -107,7 +109,8 @@ internal static class ScaleRun
             LearningRate = 1e-6, BatchSize = c.Pairs, MaxSteps = steps, Schedule = LearningRateSchedule.Constant, GradientCheckpointing = checkpointing,
         };
         probe.Reset();
-        new PreferenceTrainer(policy, PreferenceLosses.Dpo(), options, reference, callbacks: [probe]).Train(pairs);
+        IPreferenceLoss loss = general ? new GeneralPath(PreferenceLosses.Dpo()) : PreferenceLosses.Dpo();
+        new PreferenceTrainer(policy, loss, options, reference, callbacks: [probe]).Train(pairs);
 
         double step = Median(probe.Seconds.Skip(1).ToList());
         // Policy forward 2·P·tokens, backward 4·P (weights and inputs) or 2·P (inputs only, frozen base), reference forward 2·P,
@@ -135,6 +138,14 @@ internal static class ScaleRun
         long perLayer = tokens * (8L * c.HiddenSize + 4 * kv + 4L * c.IntermediateSize + (long)c.NumAttentionHeads * time) * 4;
         long layers = checkpointing ? tokens * c.HiddenSize * 4L * c.NumHiddenLayers + perLayer : perLayer * c.NumHiddenLayers;
         return layers + tokens * c.HiddenSize * 4 * 2 + 1024L * c.VocabSize * 4;
+    }
+
+    /// <summary>A loss as it is, but not declared separable: the trainer takes the general lm_head path.</summary>
+    sealed class GeneralPath(IPreferenceLoss inner) : IPreferenceLoss
+    {
+        public string Name => inner.Name;
+        public LossRequirements Requirements => inner.Requirements with { SeparableByPair = false };
+        public PreferenceLossOutput Compute(PreferenceForward forward) => inner.Compute(forward);
     }
 
     internal static double Median(List<double> values)

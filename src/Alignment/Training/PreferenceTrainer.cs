@@ -201,13 +201,17 @@ public sealed class PreferenceTrainer
         Tensor mask = batch.Targets.ne(TokenLogProbs.IgnoreIndex);
         Tensor counts = TokenLogProbs.TokenCounts(mask);
         Tensor? wpo = needs.WpoWeights ? TokenLogProbs.WpoLogWeightsFromHidden(hidden.detach(), model.LmHeadWeight.detach(), batch.Targets) : null;
-        Tensor? reference = needs.Reference ? ReferenceSums(pairs, batch, TokenLogProbs.AccumulationType(hidden.dtype)) : null;
+        ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
+        Tensor? reference = needs.Reference ? ReferenceSums(pairs, batch, accumulation) : null;
+        Tensor? margins = pairs.Any(p => p.Margin is not null)
+            ? tensor(pairs.Select(p => p.Margin ?? 0).ToArray(), device: model.Device).to_type(accumulation) : null;
         PreferenceForward ForwardOf(Tensor perToken) => new()
         {
             Chosen = CompletionLogProbs.FromTokens(perToken.narrow(0, 0, b), mask.narrow(0, 0, b), wpo?.narrow(0, 0, b)),
             Rejected = CompletionLogProbs.FromTokens(perToken.narrow(0, b, b), mask.narrow(0, b, b), wpo?.narrow(0, b, b)),
             ReferenceChosen = reference is null ? null : new CompletionLogProbs(reference.narrow(0, 0, b), counts.narrow(0, 0, b)),
             ReferenceRejected = reference is null ? null : new CompletionLogProbs(reference.narrow(0, b, b), counts.narrow(0, b, b)),
+            Margins = margins,
             Group = shard.Group,
         };
 

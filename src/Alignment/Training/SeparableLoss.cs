@@ -11,9 +11,13 @@ namespace Alignment.Training;
 /// </summary>
 internal static class SeparableLoss
 {
-    /// <summary>Whether the fused path applies: the loss is separable and a gradient is wanted.</summary>
+    /// <summary>
+    /// Whether the fused path applies: the loss is separable and the lm_head weight trains. With a frozen head (LoRA)
+    /// <see cref="TokenLogProbs.FromHidden"/> already does two matmuls, as the fused path would, without keeping a
+    /// pair's logits, so it stays.
+    /// </summary>
     public static bool Applies(LossRequirements needs, Tensor hidden, Tensor lmHeadWeight) =>
-        needs.SeparableByPair && is_grad_enabled() && (hidden.requires_grad || lmHeadWeight.requires_grad);
+        needs.SeparableByPair && is_grad_enabled() && lmHeadWeight.requires_grad;
 
     /// <summary>Per-token log-probabilities [2B, T] (detached) of a paired batch, and the zero scalar that carries the gradients.</summary>
     /// <param name="loss">The separable loss.</param>
