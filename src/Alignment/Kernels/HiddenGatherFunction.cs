@@ -30,11 +30,12 @@ internal sealed class HiddenGatherFunction : SingleTensorFunction<HiddenGatherFu
         Tensor? direction = precompute ? empty(count, hidden.shape[1], hidden.dtype, hidden.device) : null; // [M, H]
         var (logSumExp, target) = ChunkMath.ScoreChunks(count, chunk, accumulation, hidden.device,
             (start, length) => Project(hidden.index_select(0, rows.narrow(0, start, length)), weight, accumulation), rowTargets, // [C, V] per chunk
-            direction is null ? null : (start, block, lse) =>
+            ownsLogits: true,
+            direction is null ? null : (start, exponentials, lse, max) =>
             {
-                Tensor unit = ones(block.shape[0], accumulation, block.device);
-                Tensor logitGradient = ChunkMath.LogitGradient(block, lse, rowTargets.narrow(0, start, block.shape[0]), unit, overwrite: true);
-                direction.narrow(0, start, block.shape[0]).copy_(logitGradient.to_type(weight.dtype).mm(weight));
+                Tensor unit = ones(exponentials.shape[0], accumulation, exponentials.device);
+                Tensor logitGradient = ChunkMath.LogitGradientFromExponentials(exponentials, max, lse, rowTargets.narrow(0, start, exponentials.shape[0]), unit);
+                direction.narrow(0, start, exponentials.shape[0]).copy_(logitGradient.to_type(weight.dtype).mm(weight));
             });
 
         ctx.save_for_backward(direction is null ? [hidden, weight, rows, rowTargets, logSumExp] : [hidden, weight, rows, rowTargets, logSumExp, direction]);

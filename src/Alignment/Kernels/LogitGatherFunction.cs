@@ -21,7 +21,8 @@ internal sealed class LogitGatherFunction : SingleTensorFunction<LogitGatherFunc
         ScalarType accumulation = TokenLogProbs.AccumulationType(logits.dtype);
 
         var (logSumExp, target) = ChunkMath.ScoreChunks(rows, chunk, accumulation, logits.device,
-            (start, length) => logits.narrow(0, start, length).to_type(accumulation), targets);
+            (start, length) => logits.narrow(0, start, length).to_type(accumulation), targets,
+            ownsLogits: logits.dtype != accumulation); // a half-precision chunk is converted into a fresh tensor; a float32 one is the caller's
 
         ctx.save_for_backward([logits, targets, valid, logSumExp]);
         ctx.save_data("chunk", chunk);

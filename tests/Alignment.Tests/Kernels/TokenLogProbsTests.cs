@@ -317,4 +317,27 @@ public sealed class TokenLogProbsTests
             Step();
         Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    public void The_kernels_leave_their_inputs_as_they_were(ScalarType dtype)
+    {
+        // Chunks the kernels make themselves are scored in place; chunks of the caller's logits must not be.
+        using var scope = NewDisposeScope();
+        var generator = new Generator(4).manual_seed(4);
+        Tensor logits = randn([2, 5, 9], generator: generator).to_type(dtype);
+        Tensor hidden = randn([2, 5, 4], generator: generator).to_type(dtype);
+        Tensor weight = randn([9, 4], generator: generator).to_type(dtype);
+        Tensor targets = randint(0, 9, [2, 5], dtype: ScalarType.Int64, generator: generator);
+        Tensor[] before = [logits.clone(), hidden.clone(), weight.clone()];
+
+        TokenLogProbs.FromLogits(logits, targets, chunkSize: 3);
+        TokenLogProbs.FromHidden(hidden, weight, targets, chunkSize: 3);
+
+        Assert.True(logits.eq(before[0]).all().item<bool>());
+        Assert.True(hidden.eq(before[1]).all().item<bool>());
+        Assert.True(weight.eq(before[2]).all().item<bool>());
+    }
 }
