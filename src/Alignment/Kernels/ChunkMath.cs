@@ -97,20 +97,14 @@ internal static class ChunkMath
             using var scope = NewDisposeScope();
             long length = Math.Min(chunk, rows - start);
             Tensor logits = logitsOf(start, length);
-            Tensor chunkTargets = targets.narrow(0, start, length);
+            Tensor chunkTargets = targets.narrow(0, start, length), lse, picked, max = null!;
             if (ownsLogits)
-            {
-                var (lse, picked, max) = ScoreInPlace(logits, chunkTargets);
-                logSumExp.narrow(0, start, length).copy_(lse);
-                target.narrow(0, start, length).copy_(picked);
-                withChunk?.Invoke(start, logits, lse, max);
-            }
+                (lse, picked, max) = ScoreInPlace(logits, chunkTargets);
             else
-            {
-                var (lse, picked) = Score(logits, chunkTargets);
-                logSumExp.narrow(0, start, length).copy_(lse);
-                target.narrow(0, start, length).copy_(picked);
-            }
+                (lse, picked) = Score(logits, chunkTargets);
+            logSumExp.narrow(0, start, length).copy_(lse);
+            target.narrow(0, start, length).copy_(picked);
+            withChunk?.Invoke(start, logits, lse, max); // only with ownsLogits, checked above
         }
         return (logSumExp, target);
     }

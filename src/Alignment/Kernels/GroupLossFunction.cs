@@ -32,53 +32,49 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         Tensor? weightGradient = wantWeight ? zeros(weight.shape, accumulation, weight.device) : null;  // [V, H]
 
         bool backpropagate = hiddenGradient is not null || weightGradient is not null;
-        Tensor? known = backpropagate ? plan.Known?.reshape(-1).to_type(accumulation) : null; // [N] when the gradient does not depend on the values
         long vocab = weight.shape[0];
         for (int group = 0; group < plan.Groups.Count; group++)
         {
             using var scope = NewDisposeScope();
             Tensor rows = GroupRows(valid, plan.Groups[group], plan.Time);  // [M] counted rows of the group's sequences
             Tensor rowTargets = targets.index_select(0, rows);
-            long count = rows.shape[0];
-            Upstream upstream = Normalized(known?.index_select(0, rows), weight.dtype, accumulation); // [M]
-            var cached = new List<Tensor?>();
-            long cachedElements = 0;
-            Tensor logSumExp = empty(count, accumulation, hidden.device);
-            Tensor shift = empty(count, accumulation, hidden.device); // what each kept row's exponentials were shifted by
-            for (long start = 0; start < count; start += plan.Chunk)
-            {
-                using var inner = NewDisposeScope();
-                var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
-                Tensor logits = Project(hidden.index_select(0, chunk.Rows), weight, accumulation); // [C, V], then exp(logits − max)
-                var (lse, target, max) = ChunkMath.ScoreInPlace(logits, chunk.Targets);
-                chunk.LogSumExp.copy_(lse);
-                shift.narrow(0, start, chunk.Length).copy_(max);
-                perToken.index_copy_(0, chunk.Rows, target.sub(lse));
-                if (upstream.Values is not null)
+            Upstream known = Normalized(plan.Known?.reshape(-1).to_type(accumulation).index_select(0, rows), weight.dtype, accumulation); // [M]
+            var kept = new List<(Tensor Exponentials, Tensor Max)?>(); // per chunk, while they fit the budget
+            long keptElements = 0;
+            var (logSumExp, target) = ChunkMath.ScoreChunks(rows.shape[0], plan.Chunk, accumulation, hidden.device,
+                (start, length) => Project(hidden.index_select(0, rows.narrow(0, start, length)), weight, accumulation), rowTargets,
+                ownsLogits: true, (start, exponentials, lse, max) =>
                 {
-                    Backpropagate(chunk, logits, max, hidden, weight, upstream, hiddenGradient, weightGradient);
-                    continue;
-                }
-                bool keep = backpropagate && cachedElements + chunk.Length * vocab <= plan.CacheElements;
-                cached.Add(keep ? logits.MoveToOuterDisposeScope() : null);
-                cachedElements += keep ? chunk.Length * vocab : 0;
-            }
-            if (!backpropagate || upstream.Values is not null)
+                    if (!backpropagate)
+                        return;
+                    long length = exponentials.shape[0];
+                    if (known.Values is not null) // the gradient is known: back-propagate now, keep nothing
+                    {
+                        Backpropagate(new Chunk(rows.narrow(0, start, length), rowTargets.narrow(0, start, length), lse, start),
+                            exponentials, max, hidden, weight, known, hiddenGradient, weightGradient);
+                        return;
+                    }
+                    bool keep = keptElements + length * vocab <= plan.CacheElements;
+                    kept.Add(keep ? (exponentials.MoveToOuterDisposeScope(), max.MoveToOuterDisposeScope()) : null);
+                    keptElements += keep ? length * vocab : 0;
+                });
+            perToken.index_copy_(0, rows, target.sub(logSumExp));
+            if (!backpropagate || known.Values is not null)
                 continue;
 
-            upstream = Normalized(plan.GradientOf(group, perToken).reshape(-1).to_type(accumulation).index_select(0, rows), weight.dtype, accumulation);
-            for (int c = 0; c < cached.Count; c++)
+            Upstream upstream = Normalized(plan.GradientOf(group, perToken).reshape(-1).to_type(accumulation).index_select(0, rows), weight.dtype, accumulation);
+            for (int c = 0; c < kept.Count; c++)
             {
                 using var inner = NewDisposeScope();
-                long start = (long)c * plan.Chunk;
-                var chunk = new Chunk(rows, rowTargets, logSumExp, start, Math.Min(plan.Chunk, count - start));
-                if (cached[c] is { } kept)
-                    Backpropagate(chunk, kept, shift.narrow(0, start, chunk.Length), hidden, weight, upstream, hiddenGradient, weightGradient);
+                long start = (long)c * plan.Chunk, length = Math.Min(plan.Chunk, rows.shape[0] - start);
+                var chunk = new Chunk(rows.narrow(0, start, length), rowTargets.narrow(0, start, length), logSumExp.narrow(0, start, length), start);
+                if (kept[c] is var (exponentials, max))
+                    Backpropagate(chunk, exponentials, max, hidden, weight, upstream, hiddenGradient, weightGradient);
                 else // made again, and exponentiated shifted by the log-sum-exp: the softmax itself
                     Backpropagate(chunk, Project(hidden.index_select(0, chunk.Rows), weight, accumulation).sub_(chunk.LogSumExp.unsqueeze(1)).exp_(),
                         chunk.LogSumExp, hidden, weight, upstream, hiddenGradient, weightGradient);
-                cached[c]?.Dispose();
-                cached[c] = null;
+                kept[c]?.Exponentials.Dispose();
+                kept[c] = null;
             }
         }
 
@@ -100,12 +96,10 @@ internal sealed class GroupLossFunction : SingleTensorFunction<GroupLossFunction
         return [hidden?.MoveToOuterDisposeScope()!, weight?.MoveToOuterDisposeScope()!, null!, null!, null!, null!];
     }
 
-    /// <summary>A chunk of a group's counted rows: its rows in the flattened layout, targets and log-sum-exp slots.</summary>
-    readonly record struct Chunk(Tensor AllRows, Tensor AllTargets, Tensor AllLogSumExp, long Start, long Length)
+    /// <summary>A chunk of a group's counted rows: their places in the flattened layout, targets, log-sum-exp, and where the chunk starts in the group.</summary>
+    readonly record struct Chunk(Tensor Rows, Tensor Targets, Tensor LogSumExp, long Start)
     {
-        public Tensor Rows => AllRows.narrow(0, Start, Length);
-        public Tensor Targets => AllTargets.narrow(0, Start, Length);
-        public Tensor LogSumExp => AllLogSumExp.narrow(0, Start, Length);
+        public long Length => Rows.shape[0];
     }
 
     /// <summary>
