@@ -13,13 +13,13 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
     long OriginalMaxPositionEmbeddings = 8192);
 
 /// <summary>
-/// The architecture of a Llama-family decoder as Hugging Face's <c>config.json</c> describes it: Llama 2/3, Mistral,
-/// Qwen2/2.5, SmolLM and TinyLlama checkpoints.
+/// The architecture of a decoder as Hugging Face's <c>config.json</c> describes it: the Llama family (Llama 2/3,
+/// Mistral, Qwen2/2.5/3, SmolLM, TinyLlama) and GPT-2.
 /// </summary>
-public sealed record DecoderConfig
+public sealed partial record DecoderConfig
 {
     /// <summary>The <c>model_type</c> values this library implements.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["llama", "mistral", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "llama", "mistral", "qwen2", "qwen3"];
 
     /// <summary><c>model_type</c>.</summary>
     public string ModelType { get; init; } = "llama";
@@ -27,7 +27,7 @@ public sealed record DecoderConfig
     public int VocabSize { get; init; }
     /// <summary><c>hidden_size</c> H.</summary>
     public int HiddenSize { get; init; }
-    /// <summary><c>intermediate_size</c> of the SwiGLU MLP.</summary>
+    /// <summary><c>intermediate_size</c> of the MLP (GPT-2: <c>n_inner</c>, 4·H when null).</summary>
     public int IntermediateSize { get; init; }
     /// <summary><c>num_hidden_layers</c>.</summary>
     public int NumHiddenLayers { get; init; }
@@ -37,7 +37,7 @@ public sealed record DecoderConfig
     public int NumKeyValueHeads { get; init; }
     /// <summary><c>head_dim</c>; defaults to H / heads.</summary>
     public int HeadDim { get; init; }
-    /// <summary><c>rms_norm_eps</c>.</summary>
+    /// <summary>The norms' epsilon: <c>rms_norm_eps</c> (GPT-2's LayerNorm: <c>layer_norm_epsilon</c>).</summary>
     public double RmsNormEps { get; init; } = 1e-6;
     /// <summary><c>rope_theta</c>.</summary>
     public double RopeTheta { get; init; } = 10000;
@@ -57,6 +57,15 @@ public sealed record DecoderConfig
     public bool QkNorm { get; init; }
     /// <summary><c>sliding_window</c> when in use (Mistral, Qwen2 with <c>use_sliding_window</c>), else null.</summary>
     public int? SlidingWindow { get; init; }
+    /// <summary>
+    /// The MLP's activation (<c>hidden_act</c>, GPT-2's <c>activation_function</c>): <c>silu</c>, <c>gelu_new</c> or
+    /// <c>gelu_pytorch_tanh</c> (the tanh approximation), or <c>gelu</c> (exact).
+    /// </summary>
+    public string HiddenAct { get; init; } = "silu";
+    /// <summary>GPT-2's <c>scale_attn_weights</c>: attention scores are divided by √head_dim (true everywhere else).</summary>
+    public bool ScaleAttentionWeights { get; init; } = true;
+    /// <summary>GPT-2's <c>scale_attn_by_inverse_layer_idx</c>: layer i's scores are also divided by i + 1.</summary>
+    public bool ScaleAttentionByInverseLayerIdx { get; init; }
     /// <summary><c>bos_token_id</c>.</summary>
     public long? BosTokenId { get; init; }
     /// <summary><c>eos_token_id</c> (one or several).</summary>
@@ -107,6 +116,8 @@ public sealed record DecoderConfig
             throw new InvalidDataException($"model_type '{modelType}' is not supported; supported: {string.Join(", ", SupportedModelTypes)}.");
         if (root["quantization_config"] is not null)
             throw new InvalidDataException("quantized checkpoints (\"quantization_config\") are not supported.");
+        if (modelType == "gpt2")
+            return Gpt2(root);
         string act = String(root, "hidden_act") ?? "silu";
         if (act != "silu")
             throw new InvalidDataException($"hidden_act '{act}' is not supported; the Llama family uses 'silu'.");
@@ -151,12 +162,7 @@ public sealed record DecoderConfig
             QkNorm = modelType == "qwen3",
             SlidingWindow = window,
             BosTokenId = TokenId(root["bos_token_id"], "bos_token_id"),
-            EosTokenIds = root["eos_token_id"] switch
-            {
-                JsonArray ids => ids.Select(id => TokenId(id, "eos_token_id")!.Value).ToArray(),
-                JsonNode id => [TokenId(id, "eos_token_id")!.Value],
-                null => [],
-            },
+            EosTokenIds = EosIds(root),
             PadTokenId = TokenId(root["pad_token_id"], "pad_token_id"),
             TorchDtype = String(root, "torch_dtype"),
             Raw = root,
@@ -171,6 +177,13 @@ public sealed record DecoderConfig
             json["torch_dtype"] = torchDtype;
         File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    static IReadOnlyList<long> EosIds(JsonObject root) => root["eos_token_id"] switch
+    {
+        JsonArray ids => ids.Select(id => TokenId(id, "eos_token_id")!.Value).ToArray(),
+        JsonNode id => [TokenId(id, "eos_token_id")!.Value],
+        null => [],
+    };
 
     static RopeScaling? ParseRopeScaling(JsonNode? node)
     {
@@ -212,6 +225,8 @@ public sealed record DecoderConfig
     {
         get
         {
+            if (ModelType == "gpt2")
+                return Gpt2ParameterCount;
             long attention = (long)HiddenSize * NumAttentionHeads * HeadDim * 2 + (long)HiddenSize * NumKeyValueHeads * HeadDim * 2;
             long mlp = 3L * HiddenSize * IntermediateSize;
             long embedding = (long)VocabSize * HiddenSize;

@@ -1,3 +1,5 @@
+using Alignment.Models.Decoder;
+using Alignment.Models.Gpt2;
 using Alignment.Models.Llama;
 using Alignment.Native;
 using TorchSharp;
@@ -17,17 +19,15 @@ public sealed record ModelLoadOptions
 }
 
 /// <summary>
-/// A Llama-family decoder (Llama 2/3, Mistral, Qwen2/2.5, SmolLM, TinyLlama) that computes what Hugging Face
-/// transformers' <c>LlamaForCausalLM</c> / <c>MistralForCausalLM</c> / <c>Qwen2ForCausalLM</c> compute, with the same
-/// parameter names, loaded from and saved to Hugging Face model folders.
+/// A causal decoder that computes what Hugging Face transformers' <c>…ForCausalLM</c> of its family computes, with the
+/// same parameter names, loaded from and saved to Hugging Face model folders: the Llama family (Llama 2/3, Mistral,
+/// Qwen2/2.5/3, SmolLM, TinyLlama) and GPT-2. <see cref="DecoderConfig.ModelType"/> picks the family.
 /// </summary>
 public sealed class LlamaForCausalLM : nn.Module, ICausalLM
 {
-#pragma warning disable IDE1006 // Hugging Face names
-    private LlamaBackbone model;
-    private Projection? lm_head;
-#pragma warning restore IDE1006
-    private readonly RotaryEmbedding _rope;
+    private readonly DecoderBackbone _backbone; // "model" (Llama family) or "transformer" (GPT-2)
+    private readonly Projection? _lmHead;       // "lm_head", absent when tied
+    private readonly RotaryEmbedding? _rope;
 
     /// <summary>Files of a model folder, besides the weights and config.json, that travel with a saved model.</summary>
     public static IReadOnlyList<string> CompanionFiles { get; } =
@@ -43,11 +43,11 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         ArgumentNullException.ThrowIfNull(config);
         ModelMemory.EnsureFits(config, dtype);
         Config = config;
-        model = new LlamaBackbone("model", config, dtype);
+        _backbone = config.ModelType == "gpt2" ? new Gpt2Backbone("transformer", config, dtype) : new LlamaBackbone("model", config, dtype);
+        register_module(_backbone.GetName(), _backbone);
         if (!config.TieWordEmbeddings)
-            lm_head = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false, dtype);
-        _rope = new RotaryEmbedding(config);
-        RegisterComponents();
+            register_module("lm_head", _lmHead = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false, dtype));
+        _rope = _backbone.UsesRotary ? new RotaryEmbedding(config) : null;
     }
 
     /// <summary>
@@ -61,14 +61,21 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         using var noGrad = no_grad();
         foreach (var (name, parameter) in named_parameters())
         {
-            if (name.EndsWith("norm.weight", StringComparison.Ordinal))
+            if (IsNormWeight(name))
                 parameter.fill_(1);
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
                 parameter.zero_();
+            else if (Config.ModelType == "gpt2" && name.EndsWith("c_proj.weight", StringComparison.Ordinal))
+                parameter.normal_(0, std / Math.Sqrt(2.0 * Config.NumHiddenLayers), generator); // GPT-2's scaled residual projections
             else
                 parameter.normal_(0, std, generator);
         }
     }
+
+    /// <summary>Whether a parameter is a norm's scale (<c>…norm.weight</c>, GPT-2's <c>ln_1</c>/<c>ln_2</c>/<c>ln_f</c>).</summary>
+    internal static bool IsNormWeight(string name) => name.EndsWith("norm.weight", StringComparison.Ordinal)
+        || name.EndsWith(".ln_1.weight", StringComparison.Ordinal) || name.EndsWith(".ln_2.weight", StringComparison.Ordinal)
+        || name.EndsWith(".ln_f.weight", StringComparison.Ordinal);
 
     /// <inheritdoc />
     public DecoderConfig Config { get; }
@@ -98,17 +105,17 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     /// <remarks>In <see cref="ComputeDType"/> when one is set (a cast copy whose gradient flows back to the weight).</remarks>
     public Tensor LmHeadWeight => ComputeDType is { } compute ? StoredLmHeadWeight.As(compute) : StoredLmHeadWeight;
 
-    Tensor StoredLmHeadWeight => lm_head?.Weight ?? model.Embeddings.weight!;
+    Tensor StoredLmHeadWeight => _lmHead?.Weight ?? _backbone.Embeddings.weight!;
 
     /// <inheritdoc />
-    public Device Device => model.Norm.parameters().First().device;
+    public Device Device => _backbone.Norm.parameters().First().device;
 
     /// <summary>The dtype of the weights.</summary>
-    public ScalarType DType => model.Norm.parameters().First().dtype;
+    public ScalarType DType => _backbone.Norm.parameters().First().dtype;
 
     /// <summary>Every projection that can carry a LoRA adapter, by its Hugging Face module name.</summary>
     internal IEnumerable<(string Name, Projection Projection)> Projections =>
-        model.Layers.SelectMany((layer, i) => layer.Projections.Select(p => ($"model.layers.{i}.{p.Name}", p.Projection)));
+        _backbone.Layers.SelectMany((layer, i) => layer.Projections.Select(p => ($"{_backbone.LayerPrefix}{i}.{p.Name}", p.Projection)));
 
     /// <summary>Loads a Hugging Face model folder (config.json and safetensors weights, single file or sharded).</summary>
     /// <param name="folder">The model folder.</param>
@@ -140,9 +147,11 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
                 var ignorable = new HashSet<string>(StringComparer.Ordinal);
                 if (config.TieWordEmbeddings)
                     ignorable.Add("lm_head.weight"); // some tied checkpoints store the copy anyway
-                foreach (string name in checkpoint.Entries.Keys.Where(n => n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)))
-                    ignorable.Add(name);             // older checkpoints saved the rotary buffer
-                checkpoint.LoadInto(model, ignorable);
+                foreach (string name in checkpoint.Entries.Keys.Where(n => n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
+                             || config.ModelType == "gpt2" && (n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal))))
+                    ignorable.Add(name);             // buffers older checkpoints saved: rotary frequencies, GPT-2's causal masks
+                // GPT-2 checkpoints saved from the base model (OpenAI's own gpt2) name tensors without "transformer.".
+                checkpoint.LoadInto(model, ignorable, optionalPrefix: config.ModelType == "gpt2" ? "transformer." : null);
             }
             if (options?.Device is { } device)
                 model.to(device);
@@ -178,7 +187,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
             Tensor value = tensor;
             if (adapters.TryGetValue(name, out Projection? projection))
                 using (no_grad())
-                    value = tensor.add(projection.LoraB!.mm(projection.LoraA!).mul(projection.LoraScale).to_type(tensor.dtype));
+                    value = tensor.add(projection.Delta());
             tensors.Add(new(name, value));
         }
         SafeTensorsCheckpoint.Save(folder, tensors, maxShardBytes);
@@ -220,23 +229,24 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         Tensor segments = (attentionMask ?? ones(batch, past + time, ScalarType.Int64, device)).to_type(ScalarType.Int64); // [B, S]
         positionIds ??= segments.ne(0).to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
 
-        Tensor hidden = model.Embeddings.call(inputIds);                            // [B, T, H]
+        Tensor hidden = _backbone.Embed(inputIds, positionIds);                     // [B, T, H]
         if (ComputeDType is { } compute)
             hidden = hidden.As(compute);
-        var (cos, sin) = _rope.Angles(positionIds, hidden.dtype);
+        var (cos, sin) = _rope?.Angles(positionIds, hidden.dtype) ?? (empty(0, hidden.dtype, device), empty(0, hidden.dtype, device));
         Tensor mask = AttentionMask(segments, time, past, hidden.dtype, Config.SlidingWindow);
         bool checkpoint = GradientCheckpointing && training && is_grad_enabled() && cache is null;
         if (checkpoint && !hidden.requires_grad)
             hidden = hidden.detach().requires_grad_(true); // frozen embeddings (LoRA): the layers' function must still be in the graph
-        for (int i = 0; i < model.Layers.Count; i++)
+        for (int i = 0; i < _backbone.Layers.Count; i++)
         {
             // Each layer's intermediates are released when it ends (what backward needs, autograd keeps): a scope around
             // the whole pass would hold every layer's until the pass returns — all activations, even under no-grad.
             using var layerScope = NewDisposeScope();
-            hidden = (checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, model.Layers[i]) : model.Layers[i].Forward(hidden, cos, sin, mask, cache?[i]))
+            DecoderBlock layer = _backbone.Layers[i];
+            hidden = (checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, layer) : layer.Forward(hidden, cos, sin, mask, cache?[i]))
                 .MoveToOuterDisposeScope();
         }
-        return model.Norm.call(hidden).MoveToOuterDisposeScope();
+        return _backbone.Norm.call(hidden).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

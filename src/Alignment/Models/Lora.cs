@@ -1,4 +1,4 @@
-using Alignment.Models.Llama;
+using Alignment.Models.Decoder;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TorchSharp;

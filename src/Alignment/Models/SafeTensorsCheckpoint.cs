@@ -90,22 +90,29 @@ internal sealed class SafeTensorsCheckpoint : IDisposable
     /// </summary>
     /// <param name="module">The module; its state-dict names are the Hugging Face names.</param>
     /// <param name="ignoreUnexpected">Names (exact) that may be in the checkpoint without a place in the module.</param>
+    /// <param name="optionalPrefix">A prefix of the module's names that the checkpoint may leave out (transformers'
+    /// <c>base_model_prefix</c>: GPT-2 checkpoints saved from the base model say <c>h.0…</c> for <c>transformer.h.0…</c>).</param>
     /// <exception cref="InvalidDataException">
     /// Tensors are missing, unexpected or of the wrong shape; the message lists every one of them.
     /// </exception>
-    public void LoadInto(nn.Module module, IReadOnlySet<string>? ignoreUnexpected = null)
+    public void LoadInto(nn.Module module, IReadOnlySet<string>? ignoreUnexpected = null, string? optionalPrefix = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         Dictionary<string, Tensor> targets = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        // Each model name → its name in the checkpoint: as is, or without the optional prefix when only that is there.
+        Dictionary<string, string> stored = targets.Keys.ToDictionary(n => n, n =>
+            optionalPrefix is not null && !_fileOf.ContainsKey(n) && n.StartsWith(optionalPrefix, StringComparison.Ordinal)
+                && _fileOf.ContainsKey(n[optionalPrefix.Length..]) ? n[optionalPrefix.Length..] : n, StringComparer.Ordinal);
+        var used = stored.Values.ToHashSet(StringComparer.Ordinal);
         var problems = new List<string>();
-        foreach (string name in targets.Keys.Where(n => !_fileOf.ContainsKey(n)).Order(StringComparer.Ordinal))
+        foreach (string name in targets.Keys.Where(n => !_fileOf.ContainsKey(stored[n])).Order(StringComparer.Ordinal))
             problems.Add($"missing: {name} (the model expects [{string.Join(", ", targets[name].shape)}])");
-        foreach (string name in _fileOf.Keys.Where(n => !targets.ContainsKey(n) && ignoreUnexpected?.Contains(n) != true).Order(StringComparer.Ordinal))
+        foreach (string name in _fileOf.Keys.Where(n => !used.Contains(n) && ignoreUnexpected?.Contains(n) != true).Order(StringComparer.Ordinal))
             problems.Add($"unexpected: {name}");
         foreach (var (name, target) in targets)
         {
-            if (_fileOf.TryGetValue(name, out SafeTensorsFile? file) && !file.Entries[name].Shape.SequenceEqual(target.shape))
-                problems.Add($"wrong shape: {name} is [{string.Join(", ", file.Entries[name].Shape)}] in '{Path.GetFileName(file.Path)}', the model expects [{string.Join(", ", target.shape)}]");
+            if (_fileOf.TryGetValue(stored[name], out SafeTensorsFile? file) && !file.Entries[stored[name]].Shape.SequenceEqual(target.shape))
+                problems.Add($"wrong shape: {stored[name]} is [{string.Join(", ", file.Entries[stored[name]].Shape)}] in '{Path.GetFileName(file.Path)}', the model expects [{string.Join(", ", target.shape)}]");
         }
         if (problems.Count > 0)
             throw new InvalidDataException($"The checkpoint does not fit the model ({problems.Count} problem(s)):{Environment.NewLine}  " +
@@ -114,26 +121,17 @@ internal sealed class SafeTensorsCheckpoint : IDisposable
         using var noGrad = no_grad();
         foreach (var (name, target) in targets)
         {
-            using Tensor loaded = Read(name);
+            using Tensor loaded = Read(stored[name]);
             if (loaded.is_floating_point())
             {
                 using Tensor finite = loaded.isfinite().all();
                 if (!finite.item<bool>())
-                    throw new InvalidDataException($"'{_fileOf[name].Path}': weight '{name}' holds NaN or infinite values; the checkpoint is damaged.");
+                    throw new InvalidDataException($"'{_fileOf[stored[name]].Path}': weight '{stored[name]}' holds NaN or infinite values; the checkpoint is damaged.");
             }
             target.copy_(loaded);
         }
     }
 
-    /// <summary>
-    /// Writes tensors as a Hugging Face weights folder: <c>model.safetensors</c> when they fit in one shard, otherwise
-    /// <c>model-0000i-of-0000n.safetensors</c> shards of at most <paramref name="maxShardBytes"/> (a tensor larger than that
-    /// gets a shard of its own) and <c>model.safetensors.index.json</c>. Weight files of an earlier save that the new one
-    /// does not use are removed after the new ones are in place.
-    /// </summary>
-    /// <param name="folder">The model folder (created when absent).</param>
-    /// <param name="tensors">Name → tensor, written in this order.</param>
-    /// <param name="maxShardBytes">Upper bound of one shard's data, in bytes.</param>
     public static void Save(string folder, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, long maxShardBytes = 5L << 30)
     {
         ArgumentNullException.ThrowIfNull(tensors);

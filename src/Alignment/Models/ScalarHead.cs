@@ -1,4 +1,4 @@
-using Alignment.Models.Llama;
+using Alignment.Models.Decoder;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

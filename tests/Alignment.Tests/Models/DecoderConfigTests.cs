@@ -29,6 +29,40 @@ public sealed class DecoderConfigTests
     }
 
     [Fact]
+    public void Gpt2_configs_are_read_with_transformers_defaults()
+    {
+        var config = DecoderConfig.FromJson(TinyModels.Gpt2ConfigJson());
+        Assert.Equal((32, 2, 4, 4, 8), (config.HiddenSize, config.NumHiddenLayers, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim));
+        Assert.Equal(128, config.IntermediateSize);           // n_inner null → 4 · n_embd
+        Assert.Equal(40, config.MaxPositionEmbeddings);       // n_positions
+        Assert.True(config.TieWordEmbeddings);                // GPT2Config leaves tie_word_embeddings at PretrainedConfig's true
+        Assert.Equal(1e-5, config.RmsNormEps);                // layer_norm_epsilon
+        Assert.Equal("gelu_new", config.HiddenAct);
+        Assert.True(config.QkvBias && config.OutputBias && config.MlpBias);
+        // wte 64·32 + wpe 40·32 + 2 layers · (2 LayerNorms 128 + c_attn 32·96+96 + c_proj 32·32+32 + c_fc 32·128+128 + c_proj 128·32+32) + ln_f 64
+        Assert.Equal(64 * 32 + 40 * 32 + 2 * (128 + 3168 + 1056 + 4224 + 4128) + 64, config.ParameterCount);
+
+        var named = TinyModels.Gpt2ConfigJson();
+        named.Remove("n_embd");
+        named["hidden_size"] = 48;                             // attribute_map's names work too
+        named["n_inner"] = 100;
+        named["tie_word_embeddings"] = false;
+        config = DecoderConfig.FromJson(named);
+        Assert.Equal((48, 100, false), (config.HiddenSize, config.IntermediateSize, config.TieWordEmbeddings));
+    }
+
+    [Theory]
+    [InlineData("activation_function", "relu", "activation_function 'relu' is not supported; supported: gelu_new, gelu_pytorch_tanh, gelu")]
+    [InlineData("n_head", 5, "n_embd 32 is not divisible by n_head 5")]
+    [InlineData("n_layer", 0, "\"n_layer\" must be a positive integer")]
+    public void Bad_gpt2_configs_are_named(string field, object value, string expected)
+    {
+        var json = TinyModels.Gpt2ConfigJson();
+        json[field] = value switch { int i => i, string s => s, _ => throw new ArgumentException() };
+        Assert.Contains(expected, Assert.Throws<InvalidDataException>(() => DecoderConfig.FromJson(json)).Message);
+    }
+
+    [Fact]
     public void Several_eos_ids_are_read()
     {
         var json = TinyModels.ConfigJson();
@@ -37,7 +71,7 @@ public sealed class DecoderConfigTests
     }
 
     [Theory]
-    [InlineData("model_type", "gpt2", "model_type 'gpt2' is not supported")]
+    [InlineData("model_type", "gpt_neox", "model_type 'gpt_neox' is not supported; supported: gpt2, llama")]
     [InlineData("hidden_act", "gelu", "hidden_act 'gelu'")]
     [InlineData("hidden_size", null, "\"hidden_size\" must be a positive integer")]
     [InlineData("num_key_value_heads", 3, "not a multiple")]

@@ -1,4 +1,4 @@
-using Alignment.Models.Llama;
+using Alignment.Models.Decoder;
 using System.Text.Json.Nodes;
 using Alignment.Models;
 using TorchSharp;
@@ -144,10 +144,12 @@ public sealed class LlamaForCausalLMTests : IDisposable
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.bytes),
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
 
-    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3" };
+    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "gpt2", "gpt2_untied_inverse_scale" };
 
-    static JsonObject ConfigFor(string architecture) => architecture switch
+    internal static JsonObject ConfigFor(string architecture) => architecture switch
     {
+        "gpt2" => TinyModels.Gpt2ConfigJson(),
+        "gpt2_untied_inverse_scale" => TinyModels.Gpt2ConfigJson(tied: false, layers: 3, inverseLayerScale: true),
         "qwen2_tied" => TinyModels.ConfigJson("qwen2", tied: true),
         "qwen3" => TinyModels.ConfigJson("qwen3", tied: true).With("head_dim", 16), // heads × head_dim ≠ hidden, as Qwen3's
         "llama3_rope" => TinyModels.ConfigJson(ropeScaling: new JsonObject
@@ -169,7 +171,7 @@ public sealed class LlamaForCausalLMTests : IDisposable
         long[] tokens = [1, 5, 63, 17, 8, 8, 40, 2, 33, 12];
 
         Tensor logits = model.Logits(model.Forward(tensor(tokens).unsqueeze(0)))[0];
-        double[][] expected = NaiveLogits(model, json, tokens);
+        double[][] expected = architecture.StartsWith("gpt2") ? NaiveGpt2.Logits(model, tokens) : NaiveLogits(model, json, tokens);
 
         // Transformers computes rotary angles in float32 whatever the model's dtype, and so does this model; the naive
         // version uses exact angles, so agreement is to float32 angle rounding (~1e-7 relative), not to float64.
@@ -180,12 +182,14 @@ public sealed class LlamaForCausalLMTests : IDisposable
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Padded_batches_give_the_same_per_token_results_as_unpadded_sequences(bool leftPadding)
+    [InlineData("llama", false)]
+    [InlineData("llama", true)]
+    [InlineData("gpt2", false)]
+    [InlineData("gpt2", true)]
+    public void Padded_batches_give_the_same_per_token_results_as_unpadded_sequences(string architecture, bool leftPadding)
     {
         using var scope = NewDisposeScope();
-        using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
+        using LlamaForCausalLM model = TinyModels.Random(ConfigFor(architecture));
         long[][] sequences = [[1, 5, 9, 13, 22, 40], [1, 7, 3, 60]];
         long width = sequences.Max(s => s.Length);
         var ids = new long[sequences.Length, width];
@@ -211,13 +215,15 @@ public sealed class LlamaForCausalLMTests : IDisposable
     }
 
     [Theory]
-    [InlineData(null)]
-    [InlineData(7)]
-    [InlineData(20)]
-    public void Decoding_with_the_kv_cache_equals_a_full_forward(int? staticLength)
+    [InlineData("llama", null)]
+    [InlineData("llama", 7)]
+    [InlineData("llama", 20)]
+    [InlineData("gpt2", null)]
+    [InlineData("gpt2", 7)]
+    public void Decoding_with_the_kv_cache_equals_a_full_forward(string architecture, int? staticLength)
     {
         using var scope = NewDisposeScope();
-        using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
+        using LlamaForCausalLM model = TinyModels.Random(ConfigFor(architecture));
         Tensor ids = tensor(new long[] { 1, 5, 9, 13, 22, 40, 7 }).unsqueeze(0);
         Tensor full = model.Forward(ids);
 
@@ -235,12 +241,14 @@ public sealed class LlamaForCausalLMTests : IDisposable
     }
 
     [Theory]
-    [InlineData(null)]
-    [InlineData(ScalarType.BFloat16)]
-    public void Load_save_load_is_bit_identical(ScalarType? dtype)
+    [InlineData("llama", null)]
+    [InlineData("llama", ScalarType.BFloat16)]
+    [InlineData("gpt2", null)]
+    [InlineData("gpt2_untied_inverse_scale", ScalarType.BFloat16)]
+    public void Load_save_load_is_bit_identical(string architecture, ScalarType? dtype)
     {
         using var scope = NewDisposeScope();
-        string source = _models.Folder("source", TinyModels.ConfigJson());
+        string source = _models.Folder("source", ConfigFor(architecture));
         using var first = LlamaForCausalLM.FromPretrained(source, new ModelLoadOptions { DType = dtype });
         string copy = Path.Combine(_models.Root, "copy");
         first.SavePretrained(copy);

@@ -33,6 +33,35 @@ internal sealed class TinyModels : IDisposable
         ["rope_scaling"] = ropeScaling,
     };
 
+    /// <summary>A tiny GPT-2 config.json as transformers writes it (<c>n_embd</c>, <c>n_layer</c>, …; tied unless said).</summary>
+    public static JsonObject Gpt2ConfigJson(bool? tied = null, int layers = 2, bool inverseLayerScale = false)
+    {
+        var json = new JsonObject
+        {
+            ["model_type"] = "gpt2",
+            ["architectures"] = new JsonArray("GPT2LMHeadModel"),
+            ["vocab_size"] = 64,
+            ["n_embd"] = 32,
+            ["n_layer"] = layers,
+            ["n_head"] = 4,
+            ["n_inner"] = null,
+            ["n_positions"] = 40,
+            ["n_ctx"] = 40,
+            ["activation_function"] = "gelu_new",
+            ["layer_norm_epsilon"] = 1e-5,
+            ["resid_pdrop"] = 0.1,
+            ["embd_pdrop"] = 0.1,
+            ["attn_pdrop"] = 0.1,
+            ["scale_attn_by_inverse_layer_idx"] = inverseLayerScale,
+            ["bos_token_id"] = 1,
+            ["eos_token_id"] = 2,
+            ["torch_dtype"] = "float32",
+        };
+        if (tied is { } value)
+            json["tie_word_embeddings"] = value;
+        return json;
+    }
+
     /// <summary>
     /// A model of the config with seeded random weights (norm weights and biases too, so that they matter). Every draw
     /// comes from a local generator: tests run in parallel, and TorchSharp's global generator is shared by all threads.
@@ -44,7 +73,7 @@ internal sealed class TinyModels : IDisposable
         var generator = new Generator((ulong)seed + 1);
         using (no_grad())
             foreach (var (name, parameter) in model.named_parameters())
-                if (name.EndsWith("norm.weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal))
+                if (LlamaForCausalLM.IsNormWeight(name) || name.EndsWith(".bias", StringComparison.Ordinal))
                     parameter.copy_(rand(parameter.shape, generator: generator).add(0.5));
         return model;
     }

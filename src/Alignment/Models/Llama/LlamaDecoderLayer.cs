@@ -1,9 +1,10 @@
+using Alignment.Models.Decoder;
 using static TorchSharp.torch;
 
 namespace Alignment.Models.Llama;
 
 /// <summary>One pre-norm decoder block.</summary>
-internal sealed class LlamaDecoderLayer : nn.Module
+internal sealed class LlamaDecoderLayer : DecoderBlock
 {
     private LlamaAttention self_attn;
     private LlamaMlp mlp;
@@ -18,13 +19,13 @@ internal sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor mask, KvCache.Layer? cache)
+    public override Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor mask, KvCache.Layer? cache)
     {
         Tensor attended = hidden.add(self_attn.Forward(input_layernorm.call(hidden), cos, sin, mask, cache));
         return attended.add(mlp.call(post_attention_layernorm.call(attended)));
     }
 
-    public IEnumerable<(string Name, Projection Projection)> Projections =>
+    public override IEnumerable<(string Name, Projection Projection)> Projections =>
         self_attn.Projections.Select(p => ("self_attn." + p.Name, p.Projection))
             .Concat(mlp.Projections.Select(p => ("mlp." + p.Name, p.Projection)));
 }

@@ -1,3 +1,4 @@
+using Alignment.Models.Decoder;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

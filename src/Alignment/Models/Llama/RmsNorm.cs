@@ -1,3 +1,4 @@
+using Alignment.Models.Decoder;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Alignment.Models.Llama;
+namespace Alignment.Models.Decoder;
 
 /// <summary>Autocast's one rule: a weight meets the activations in their dtype.</summary>
 internal static class DTypeCasts

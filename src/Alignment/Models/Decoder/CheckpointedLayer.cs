@@ -1,7 +1,7 @@
 using static TorchSharp.torch;
 using static TorchSharp.torch.autograd;
 
-namespace Alignment.Models.Llama;
+namespace Alignment.Models.Decoder;
 
 /// <summary>
 /// Activation checkpointing of one decoder layer (transformers' <c>gradient_checkpointing</c>, PyTorch's reentrant
@@ -12,13 +12,13 @@ namespace Alignment.Models.Llama;
 /// </summary>
 internal sealed class CheckpointedLayer : SingleTensorFunction<CheckpointedLayer>
 {
-    public override string Name => "LlamaDecoderLayer (checkpointed)";
+    public override string Name => "DecoderBlock (checkpointed)";
 
     /// <param name="ctx">Autograd context.</param>
-    /// <param name="vars">hidden [B, T, H], cos, sin, mask, the <see cref="LlamaDecoderLayer"/>.</param>
+    /// <param name="vars">hidden [B, T, H], cos, sin, mask, the <see cref="DecoderBlock"/>.</param>
     public override Tensor forward(AutogradContext ctx, params object[] vars)
     {
-        var (hidden, cos, sin, mask, layer) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (LlamaDecoderLayer)vars[4]);
+        var (hidden, cos, sin, mask, layer) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], (DecoderBlock)vars[4]);
         // Saved with the inputs, the generator state lives exactly as long as the graph that needs it.
         ctx.save_for_backward([hidden, cos, sin, mask, get_rng_state()]);
         ctx.save_data("layer", layer);
@@ -29,7 +29,7 @@ internal sealed class CheckpointedLayer : SingleTensorFunction<CheckpointedLayer
     {
         using var scope = NewDisposeScope();
         List<Tensor> saved = ctx.get_saved_variables();
-        var layer = (LlamaDecoderLayer)ctx.get_data("layer");
+        var layer = (DecoderBlock)ctx.get_data("layer");
         Tensor now = get_rng_state();
         set_rng_state(saved[4]);
         Tensor input = saved[0].detach().requires_grad_(true);

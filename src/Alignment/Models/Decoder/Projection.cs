@@ -2,11 +2,13 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace Alignment.Models.Llama;
+namespace Alignment.Models.Decoder;
 
 /// <summary>
 /// A linear projection (<c>weight</c> [out, in], optional <c>bias</c>) that can carry a LoRA adapter
-/// (<c>lora_A</c> [r, in], <c>lora_B</c> [out, r], scale α/r) that can be switched off or merged.
+/// (<c>lora_A</c> [r, in], <c>lora_B</c> [out, r], scale α/r) that can be switched off or merged. GPT-2's
+/// <c>Conv1D</c> is the same projection with its weight stored transposed, [in, out] (PEFT's <c>fan_in_fan_out</c>);
+/// its adapter keeps the shapes above.
 /// </summary>
 internal sealed class Projection : nn.Module<Tensor, Tensor>
 {
@@ -17,17 +19,45 @@ internal sealed class Projection : nn.Module<Tensor, Tensor>
     private Dropout? _loraDropout;
     private double _loraScale;
 
-    internal Projection(string name, long inFeatures, long outFeatures, bool hasBias, ScalarType dtype = ScalarType.Float32) : base(name)
+    /// <param name="name">Module name.</param>
+    /// <param name="inFeatures">Input width.</param>
+    /// <param name="outFeatures">Output width.</param>
+    /// <param name="hasBias">Whether a bias is added.</param>
+    /// <param name="dtype">Parameter dtype.</param>
+    /// <param name="fanInFanOut">Store the weight [in, out], as GPT-2's <c>Conv1D</c> does.</param>
+    internal Projection(string name, long inFeatures, long outFeatures, bool hasBias, ScalarType dtype = ScalarType.Float32, bool fanInFanOut = false)
+        : base(name)
     {
-        weight = new Parameter(empty(outFeatures, inFeatures, dtype));
-        nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
+        FanInFanOut = fanInFanOut;
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        if (fanInFanOut)
+        {
+            weight = new Parameter(empty(inFeatures, outFeatures, dtype));
+            using (no_grad())
+                weight.normal_(0, 0.02); // transformers' Conv1D initialisation
+        }
+        else
+        {
+            weight = new Parameter(empty(outFeatures, inFeatures, dtype));
+            nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
+        }
         if (hasBias)
             bias = new Parameter(zeros(outFeatures, dtype));
         RegisterComponents();
     }
 
-    /// <summary>[out, in] base weight.</summary>
+    /// <summary>Base weight as stored: [out, in], or [in, out] when <see cref="FanInFanOut"/>.</summary>
     public Parameter Weight => weight;
+
+    /// <summary>Whether the weight is stored [in, out] (GPT-2's <c>Conv1D</c>).</summary>
+    public bool FanInFanOut { get; }
+
+    /// <summary>Input width.</summary>
+    public long InFeatures { get; }
+
+    /// <summary>Output width.</summary>
+    public long OutFeatures { get; }
 
     /// <summary>[out] bias, or null.</summary>
     public Parameter? Bias => bias;
@@ -53,9 +83,9 @@ internal sealed class Projection : nn.Module<Tensor, Tensor>
         if (HasLora)
             throw new InvalidOperationException("A LoRA adapter is already attached to this projection.");
         var options = (weight.dtype, weight.device);
-        lora_A = new Parameter(empty(rank, weight.shape[1], options.dtype, options.device));
+        lora_A = new Parameter(empty(rank, InFeatures, options.dtype, options.device));
         nn.init.kaiming_uniform_(lora_A, Math.Sqrt(5));
-        lora_B = new Parameter(zeros(weight.shape[0], rank, options.dtype, options.device));
+        lora_B = new Parameter(zeros(OutFeatures, rank, options.dtype, options.device));
         _loraScale = alpha / rank;
         _loraDropout = dropout > 0 ? nn.Dropout(dropout) : null;
         LoraEnabled = true;
@@ -73,10 +103,18 @@ internal sealed class Projection : nn.Module<Tensor, Tensor>
             return;
         using (no_grad())
         {
-            using Tensor delta = lora_B!.mm(lora_A!).mul(_loraScale);
-            weight.add_(delta.to_type(weight.dtype));
+            using Tensor delta = Delta();
+            weight.add_(delta);
         }
         RemoveLora();
+    }
+
+    /// <summary>The adapter's update <c>scale · B·A</c> in the weight's dtype and stored layout (transposed for Conv1D).</summary>
+    internal Tensor Delta()
+    {
+        using var scope = NewDisposeScope();
+        Tensor delta = lora_B!.mm(lora_A!).mul(_loraScale).to_type(weight.dtype);
+        return (FanInFanOut ? delta.t().contiguous() : delta).MoveToOuterDisposeScope();
     }
 
     /// <summary>Detaches the adapter without merging it.</summary>
@@ -103,7 +141,8 @@ internal sealed class Projection : nn.Module<Tensor, Tensor>
     /// bfloat16 copy whose gradient flows back to it in float32.</remarks>
     public override Tensor forward(Tensor input)
     {
-        Tensor output = F.linear(input, weight.As(input), bias?.As(input));
+        Tensor stored = weight.As(input);
+        Tensor output = F.linear(input, FanInFanOut ? stored.t() : stored, bias?.As(input));
         if (lora_A is null || !LoraEnabled)
             return output;
         Tensor x = _loraDropout is null ? input : _loraDropout.call(input);
