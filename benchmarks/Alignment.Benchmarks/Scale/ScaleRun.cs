@@ -90,7 +90,7 @@ internal static class ScaleRun
         using var model = new LlamaForCausalLM(config);
         model.InitializeWeights(seed: 1);
         if (c.LoraRank is { } rank)
-            LoraAdapters.Attach(model, new LoraOptions { Rank = rank, Alpha = 2 * rank });
+            LoraAdapters.Attach(model, new LoraOptions { Rank = rank, Alpha = 2 * rank, TargetModules = [LoraOptions.AllLinear] });
         using var policy = new PolicyModel(model);
         using ReferenceModel reference = policy.CreateReference();
         var random = new Random(1);

@@ -14,8 +14,8 @@ internal sealed class ModelArguments : IArgumentGroup
     readonly Option<int?> _loraRank = CliOption.Int("lora-rank", "Train LoRA adapters of this rank instead of all weights (the saved model has them merged).", null, "lora_r", "lora-r");
     readonly Option<double?> _loraAlpha = CliOption.Double("lora-alpha", "LoRA scaling α.", new LoraOptions().Alpha);
     readonly Option<double?> _loraDropout = CliOption.Double("lora-dropout", "Dropout on the LoRA path.", new LoraOptions().Dropout);
-    readonly Option<string?> _loraTargets = CliOption.Text("lora-target-modules", "Comma-separated projections that get adapters.",
-        string.Join(",", LoraOptions.AllProjections));
+    readonly Option<string?> _loraTargets = CliOption.Text("lora-target-modules",
+        "Comma-separated projections that get adapters, or all-linear; default PEFT's for the family (q_proj,v_proj; GPT-2: c_attn).", null);
     readonly Option<string?> _chatTemplate = CliOption.Text("chat-template-path",
         "The chat template, instead of the model folder's own or for a folder without one: a name (" + string.Join(", ", ChatTemplates.Names) +
         "), a .jinja file, a tokenizer_config.json or a model folder.", null, "chat_template_path", "chat-template");
@@ -72,7 +72,7 @@ internal sealed class ModelArguments : IArgumentGroup
             Rank = rank,
             Alpha = parse.GetValue(_loraAlpha)!.Value,
             Dropout = parse.GetValue(_loraDropout)!.Value,
-            TargetModules = parse.GetValue(_loraTargets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            TargetModules = parse.GetValue(_loraTargets)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         lora.Validate();
         return lora;

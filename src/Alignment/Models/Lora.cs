@@ -13,6 +13,21 @@ public sealed record LoraOptions
     /// <summary>The projections Hugging Face's Llama family names, all attention and MLP projections.</summary>
     public static IReadOnlyList<string> AllProjections { get; } = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+    /// <summary>PEFT's <c>all-linear</c>: every attention and MLP projection of the decoder layers (not the lm_head).</summary>
+    public const string AllLinear = "all-linear";
+
+    /// <summary>
+    /// PEFT's default <c>target_modules</c> for a <c>model_type</c> (its <c>TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING</c>):
+    /// <c>c_attn</c> for GPT-2, <c>q_proj</c> and <c>v_proj</c> for the Llama family.
+    /// </summary>
+    /// <exception cref="ArgumentException">A model type without a default; name the targets.</exception>
+    public static IReadOnlyList<string> DefaultTargetModules(string modelType) => modelType switch
+    {
+        "gpt2" => ["c_attn"],
+        "llama" or "mistral" or "qwen2" or "qwen3" => ["q_proj", "v_proj"],
+        _ => throw new ArgumentException($"PEFT has no default target_modules for model_type '{modelType}'; name them.", nameof(modelType)),
+    };
+
     /// <summary><c>r</c>: rank of the update.</summary>
     public int Rank { get; init; } = 8;
 
@@ -22,8 +37,11 @@ public sealed record LoraOptions
     /// <summary><c>lora_dropout</c> on the adapter's input.</summary>
     public double Dropout { get; init; }
 
-    /// <summary><c>target_modules</c>: projection names (the last part of the module name, e.g. <c>q_proj</c>).</summary>
-    public IReadOnlyList<string> TargetModules { get; init; } = AllProjections;
+    /// <summary>
+    /// <c>target_modules</c>: projection names (the last part of the module name, e.g. <c>q_proj</c>), or
+    /// <see cref="AllLinear"/> alone. Null, as in PEFT, takes the family's default (<see cref="DefaultTargetModules"/>).
+    /// </summary>
+    public IReadOnlyList<string>? TargetModules { get; init; }
 
     /// <summary>Checks the values.</summary>
     /// <exception cref="ArgumentException">A value is out of range; the message names it.</exception>
@@ -31,7 +49,7 @@ public sealed record LoraOptions
         .Check(Rank >= 1, $"r (lora rank) must be >= 1, got {Rank}.")
         .Check(Alpha > 0, $"lora_alpha must be > 0, got {Alpha}.")
         .Check(Dropout >= 0 && Dropout < 1, $"lora_dropout must be in [0, 1), got {Dropout}.")
-        .Check(TargetModules is { Count: > 0 }, "target_modules must name at least one projection.")
+        .Check(TargetModules is null or { Count: > 0 }, "target_modules must name at least one projection (or be left out for the family's default).")
         .ThrowIfAny();
 }
 
@@ -48,9 +66,11 @@ public static class LoraAdapters
 
     /// <summary>
     /// Attaches adapters to every targeted projection and freezes every base parameter, so that only the adapters train.
+    /// The model's <see cref="LlamaForCausalLM.LoraOptions"/> then name the targets resolved (the family's default, or
+    /// every projection for <c>all-linear</c>).
     /// </summary>
     /// <returns>The module names that received an adapter.</returns>
-    /// <exception cref="ArgumentException">Bad options, or no projection matches the targets.</exception>
+    /// <exception cref="ArgumentException">Bad options, or no projection matches the targets (the model's are listed).</exception>
     /// <exception cref="InvalidOperationException">The model already has adapters.</exception>
     public static IReadOnlyList<string> Attach(LlamaForCausalLM model, LoraOptions options)
     {
@@ -59,16 +79,24 @@ public static class LoraAdapters
         options.Validate();
         if (model.Projections.Any(p => p.Projection.HasLora))
             throw new InvalidOperationException("The model already has LoRA adapters; merge or remove them first.");
-        var targets = model.Projections.Where(p => options.TargetModules.Contains(p.Name[(p.Name.LastIndexOf('.') + 1)..])).ToList();
+        static string Short(string name) => name[(name.LastIndexOf('.') + 1)..];
+        List<string> known = model.Projections.Select(p => Short(p.Name)).Distinct().ToList();
+        IReadOnlyList<string> wanted = options.TargetModules switch
+        {
+            null => LoraOptions.DefaultTargetModules(model.Config.ModelType),
+            [LoraOptions.AllLinear] => known,
+            var named => named,
+        };
+        var targets = model.Projections.Where(p => wanted.Contains(Short(p.Name))).ToList();
         if (targets.Count == 0)
             throw new ArgumentException(
-                $"No projection matches target_modules [{string.Join(", ", options.TargetModules)}]; known: {string.Join(", ", LoraOptions.AllProjections)}.",
+                $"No projection matches target_modules [{string.Join(", ", wanted)}]; this {model.Config.ModelType} model has: {string.Join(", ", known)}.",
                 nameof(options));
         foreach (var parameter in model.parameters())
             parameter.requires_grad = false;
         foreach (var (_, projection) in targets)
             projection.AttachLora(options.Rank, options.Alpha, options.Dropout);
-        model.LoraOptions = options;
+        model.LoraOptions = options with { TargetModules = wanted.Where(w => targets.Any(t => Short(t.Name) == w)).ToList() };
         return targets.Select(t => t.Name).ToList();
     }
 
@@ -117,9 +145,9 @@ public static class LoraAdapters
             ["r"] = options.Rank,
             ["lora_alpha"] = options.Alpha,
             ["lora_dropout"] = options.Dropout,
-            ["target_modules"] = new JsonArray(options.TargetModules.Select(t => (JsonNode)t).ToArray()),
+            ["target_modules"] = new JsonArray(options.TargetModules!.Select(t => (JsonNode)t).ToArray()),
             ["bias"] = "none",
-            ["fan_in_fan_out"] = false,
+            ["fan_in_fan_out"] = model.Projections.Any(p => p.Projection.HasLora && p.Projection.FanInFanOut), // GPT-2's Conv1D
             ["base_model_name_or_path"] = model.SourceFolder,
         };
         File.WriteAllText(Path.Combine(folder, ConfigFileName), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

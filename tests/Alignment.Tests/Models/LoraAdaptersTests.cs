@@ -25,12 +25,24 @@ public sealed class LoraAdaptersTests : IDisposable
         using var scope = NewDisposeScope();
         using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
         Tensor before = model.Forward(Ids);
-        IReadOnlyList<string> attached = LoraAdapters.Attach(model, new LoraOptions { Rank = 4, Alpha = 8 });
+        IReadOnlyList<string> attached = LoraAdapters.Attach(model, new LoraOptions { Rank = 4, Alpha = 8, TargetModules = [LoraOptions.AllLinear] });
 
         Assert.Equal(2 * 7, attached.Count);
         Assert.True(model.Forward(Ids).equal(before).all().item<bool>());
         Assert.Equal(2 * 7 * 2, model.parameters().Count(p => p.requires_grad));
         Assert.All(LoraAdapters.Parameters(model), p => Assert.True(p.requires_grad));
+    }
+
+    [Theory]
+    [InlineData("llama", "model.layers.0.self_attn.q_proj,model.layers.0.self_attn.v_proj,model.layers.1.self_attn.q_proj,model.layers.1.self_attn.v_proj")]
+    [InlineData("qwen3", "model.layers.0.self_attn.q_proj,model.layers.0.self_attn.v_proj,model.layers.1.self_attn.q_proj,model.layers.1.self_attn.v_proj")]
+    [InlineData("gpt2", "transformer.h.0.attn.c_attn,transformer.h.1.attn.c_attn")]
+    public void Without_targets_each_family_gets_peft_defaults(string architecture, string expected)
+    {
+        using var scope = NewDisposeScope();
+        using LlamaForCausalLM model = TinyModels.Random(LlamaForCausalLMTests.ConfigFor(architecture));
+        Assert.Equal(expected.Split(','), LoraAdapters.Attach(model, new LoraOptions { Rank = 2 }));
+        Assert.Equal(expected.Split(',').Select(n => n[(n.LastIndexOf('.') + 1)..]).Distinct(), model.LoraOptions!.TargetModules!);
     }
 
     [Fact]
@@ -115,6 +127,10 @@ public sealed class LoraAdaptersTests : IDisposable
     {
         Assert.Contains("lora rank", Assert.Throws<ArgumentException>(() => new LoraOptions { Rank = 0 }.Validate()).Message);
         using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
-        Assert.Contains("q_proj", Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(model, new LoraOptions { TargetModules = ["query"] })).Message);
+        Assert.Contains("this llama model has: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj",
+            Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(model, new LoraOptions { TargetModules = ["query"] })).Message);
+        using LlamaForCausalLM gpt2 = TinyModels.Random(TinyModels.Gpt2ConfigJson());
+        Assert.Contains("this gpt2 model has: c_attn, c_proj, c_fc",
+            Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(gpt2, new LoraOptions { TargetModules = ["q_proj"] })).Message);
     }
 }
