@@ -142,7 +142,10 @@ public sealed class GgufExportTests : IDisposable
         Assert.Contains("mlp_bias", Assert.Throws<NotSupportedException>(() => GgufExport.ExportModel(folder, gguf)).Message);
         scaled["model_type"] = "gpt2";
         File.WriteAllText(config, scaled.ToJsonString());
-        Assert.Contains("model_type 'gpt2'", Assert.Throws<InvalidDataException>(() => GgufExport.ExportModel(folder, gguf)).Message);
+        Assert.Contains("does not know model_type 'gpt2'", Assert.Throws<NotSupportedException>(() => GgufExport.ExportModel(folder, gguf)).Message);
+        scaled["model_type"] = "gpt_neox";
+        File.WriteAllText(config, scaled.ToJsonString());
+        Assert.Contains("model_type 'gpt_neox'", Assert.Throws<InvalidDataException>(() => GgufExport.ExportModel(folder, gguf)).Message);
 
         Assert.Equal("an earlier export", File.ReadAllText(gguf)); // untouched, and no partial file left beside it
         Assert.Equal(["model.gguf"], Directory.GetFiles(folder, "*gguf*").Select(Path.GetFileName));
