@@ -111,17 +111,18 @@ public sealed class LlamaForCausalLMTests : IDisposable
             for (int t = 0; t < tokens.Length; t++)
             {
                 var attended = new double[heads * hd];
+                int first = c.SlidingWindow is { } window ? Math.Max(0, t - window + 1) : 0; // Mistral: keys with t − j < window
                 for (int h = 0; h < heads; h++)
                 {
                     int g = h / (heads / kvHeads);
-                    double[] scores = Enumerable.Range(0, t + 1).Select(j =>
+                    double[] scores = Enumerable.Range(first, t + 1 - first).Select(j =>
                         Enumerable.Range(0, hd).Sum(d => q[t][h * hd + d] * k[j][g * hd + d]) / Math.Sqrt(hd)).ToArray();
                     double max = scores.Max();
                     double[] weights = scores.Select(s => Math.Exp(s - max)).ToArray();
                     double total = weights.Sum();
-                    for (int j = 0; j <= t; j++)
+                    for (int j = first; j <= t; j++)
                         for (int d = 0; d < hd; d++)
-                            attended[h * hd + d] += weights[j] / total * v[j][g * hd + d];
+                            attended[h * hd + d] += weights[j - first] / total * v[j][g * hd + d];
                 }
                 double[] o = MatVec(Matrix(p[pre + "self_attn.o_proj.weight"]), attended, Bias(pre + "self_attn.o_proj.bias"));
                 double[] residual = x[t].Zip(o, (a, b) => a + b).ToArray();
@@ -144,11 +145,12 @@ public sealed class LlamaForCausalLMTests : IDisposable
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.bytes),
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
 
-    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "gpt2", "gpt2_untied_inverse_scale" };
+    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "mistral_window", "gpt2", "gpt2_untied_inverse_scale" };
 
     internal static JsonObject ConfigFor(string architecture) => architecture switch
     {
         "gpt2" => TinyModels.Gpt2ConfigJson(),
+        "mistral_window" => TinyModels.ConfigJson("mistral").With("sliding_window", 3),
         "gpt2_untied_inverse_scale" => TinyModels.Gpt2ConfigJson(tied: false, layers: 3, inverseLayerScale: true),
         "qwen2_tied" => TinyModels.ConfigJson("qwen2", tied: true),
         "qwen3" => TinyModels.ConfigJson("qwen3", tied: true).With("head_dim", 16), // heads × head_dim ≠ hidden, as Qwen3's
