@@ -12,6 +12,8 @@ public sealed class ModelFamilyCliTests : CliFixture
     {
         if (family == "gpt2")
             return TinyModels.Gpt2ConfigJson();
+        if (family.StartsWith("gemma", StringComparison.Ordinal))
+            return TinyModels.GemmaConfigJson(family);
         JsonObject json = TinyModels.ConfigJson(family, tied: family == "qwen3");
         if (family == "qwen3")
             json["head_dim"] = 16; // heads × head_dim ≠ hidden, as Qwen3's
@@ -40,6 +42,9 @@ public sealed class ModelFamilyCliTests : CliFixture
     [InlineData("qwen3", false)]
     [InlineData("qwen3", true)]
     [InlineData("mistral", true)]
+    [InlineData("gemma2", false)]
+    [InlineData("gemma2", true)]
+    [InlineData("gemma3_text", true)]
     public void Dpo_trains_and_saves_each_family_under_its_own_names(string family, bool lora)
     {
         string model = Folder(family), output = Path.Combine(_models.Root, $"{family}-{lora}");

@@ -76,7 +76,7 @@ public sealed partial class ForgettingMonitor(LlamaForCausalLM model, IReadOnlyL
             using var scope = NewDisposeScope();
             CompletionBatch batch = CompletionCollator.Collate(chunk, padTokenId, device: _model.Device);
             Tensor hidden = _model.Forward(batch.InputIds, batch.AttentionMask);               // [B, T, H]
-            Tensor logProbs = TokenLogProbs.FromHidden(hidden, _model.LmHeadWeight, batch.Targets); // [B, T], 0 where ignored
+            Tensor logProbs = ModelLogProbs.Of(_model, hidden, batch.Targets);                     // [B, T], 0 where ignored
             Tensor counted = batch.Targets.ne(TokenLogProbs.IgnoreIndex);
             Tensor predicted = hidden.matmul(_model.LmHeadWeight.t()).argmax(-1);               // [B, T]
             nll -= logProbs.sum().to_type(ScalarType.Float64).item<double>();

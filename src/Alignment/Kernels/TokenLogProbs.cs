@@ -62,7 +62,10 @@ public static class TokenLogProbs
     /// Per-token log-probabilities from the final hidden states and the lm_head weight, never materialising the
     /// full logits: the projection, log-sum-exp and target logit are computed one token chunk at a time, skipping
     /// masked positions, and the backward pass recomputes each chunk's logits to produce the gradients of
-    /// <paramref name="hidden"/> and <paramref name="lmHeadWeight"/> chunk by chunk.
+    /// <paramref name="hidden"/> and <paramref name="lmHeadWeight"/> chunk by chunk. The logits are
+    /// <c>hidden · lmHeadWeightᵀ</c> as they are: for a model with final-logit soft-capping (Gemma 2,
+    /// <see cref="Models.DecoderConfig.FinalLogitSoftcapping"/>) use <see cref="FromLogits"/> on <c>model.Logits(hidden)</c>,
+    /// as the trainers do.
     /// </summary>
     /// <param name="hidden">[B, T, H] final hidden states (after the last norm).</param>
     /// <param name="lmHeadWeight">[V, H] output projection (no bias), same dtype and device as hidden.</param>

@@ -14,12 +14,12 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 
 /// <summary>
 /// The architecture of a decoder as Hugging Face's <c>config.json</c> describes it: the Llama family (Llama 2/3,
-/// Mistral, Qwen2/2.5/3, SmolLM, TinyLlama) and GPT-2.
+/// Mistral, Qwen2/2.5/3, SmolLM, TinyLlama), Gemma 1/2/3 (text) and GPT-2.
 /// </summary>
 public sealed partial record DecoderConfig
 {
     /// <summary>The <c>model_type</c> values this library implements.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "llama", "mistral", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "qwen2", "qwen3"];
 
     /// <summary><c>model_type</c>.</summary>
     public string ModelType { get; init; } = "llama";
@@ -118,8 +118,9 @@ public sealed partial record DecoderConfig
             throw new InvalidDataException("quantized checkpoints (\"quantization_config\") are not supported.");
         if (modelType == "gpt2")
             return Gpt2(root);
+        bool gemma = modelType.StartsWith("gemma", StringComparison.Ordinal);
         string act = String(root, "hidden_act") ?? "silu";
-        if (act != "silu")
+        if (act != "silu" && !gemma)
             throw new InvalidDataException($"hidden_act '{act}' is not supported; the Llama family uses 'silu'.");
 
         int hidden = RequiredInt(root, "hidden_size");
@@ -141,7 +142,7 @@ public sealed partial record DecoderConfig
             _ => null,
         };
 
-        return new DecoderConfig
+        var config = new DecoderConfig
         {
             ModelType = modelType,
             VocabSize = RequiredInt(root, "vocab_size"),
@@ -167,6 +168,7 @@ public sealed partial record DecoderConfig
             TorchDtype = String(root, "torch_dtype"),
             Raw = root,
         };
+        return gemma ? Gemma(config, root) : config;
     }
 
     /// <summary>Writes <c>config.json</c>: the original JSON with <c>torch_dtype</c> set to the weights' dtype.</summary>
@@ -230,7 +232,8 @@ public sealed partial record DecoderConfig
             long attention = (long)HiddenSize * NumAttentionHeads * HeadDim * 2 + (long)HiddenSize * NumKeyValueHeads * HeadDim * 2;
             long mlp = 3L * HiddenSize * IntermediateSize;
             long embedding = (long)VocabSize * HiddenSize;
-            return embedding * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * (attention + mlp + 2L * HiddenSize) + HiddenSize;
+            long norms = (IsGemma && ModelType != "gemma" ? 4L : 2L) * HiddenSize + (QkNorm ? 2L * HeadDim : 0);
+            return embedding * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * (attention + mlp + norms) + HiddenSize;
         }
     }
 

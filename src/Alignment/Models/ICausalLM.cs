@@ -26,7 +26,7 @@ public interface ICausalLM
     /// <returns>[B, T, H] final hidden states (after the last norm).</returns>
     Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null, KvCache? cache = null);
 
-    /// <summary>Logits of hidden states: <c>hidden · LmHeadWeightᵀ</c>.</summary>
+    /// <summary>Logits of hidden states: <c>hidden · LmHeadWeightᵀ</c>, soft-capped when the config says so (Gemma 2).</summary>
     /// <param name="hidden">[..., H]</param>
     /// <returns>[..., V]</returns>
     Tensor Logits(Tensor hidden);

@@ -1,4 +1,5 @@
 using Alignment.Models.Decoder;
+using Alignment.Models.Gemma;
 using Alignment.Models.Gpt2;
 using Alignment.Models.Llama;
 using Alignment.Native;
@@ -27,7 +28,6 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
 {
     private readonly DecoderBackbone _backbone; // "model" (Llama family) or "transformer" (GPT-2)
     private readonly Projection? _lmHead;       // "lm_head", absent when tied
-    private readonly RotaryEmbedding? _rope;
 
     /// <summary>Files of a model folder, besides the weights and config.json, that travel with a saved model.</summary>
     public static IReadOnlyList<string> CompanionFiles { get; } =
@@ -43,11 +43,12 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         ArgumentNullException.ThrowIfNull(config);
         ModelMemory.EnsureFits(config, dtype);
         Config = config;
-        _backbone = config.ModelType == "gpt2" ? new Gpt2Backbone("transformer", config, dtype) : new LlamaBackbone("model", config, dtype);
+        _backbone = config.ModelType == "gpt2" ? new Gpt2Backbone("transformer", config, dtype)
+            : config.IsGemma ? new GemmaBackbone("model", config, dtype)
+            : new LlamaBackbone("model", config, dtype);
         register_module(_backbone.GetName(), _backbone);
         if (!config.TieWordEmbeddings)
             register_module("lm_head", _lmHead = new Projection("lm_head", config.HiddenSize, config.VocabSize, hasBias: false, dtype));
-        _rope = _backbone.UsesRotary ? new RotaryEmbedding(config) : null;
     }
 
     /// <summary>
@@ -62,7 +63,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         foreach (var (name, parameter) in named_parameters())
         {
             if (IsNormWeight(name))
-                parameter.fill_(1);
+                parameter.fill_(Config.IsGemma ? 0 : 1); // Gemma's norms scale by (1 + weight)
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
                 parameter.zero_();
             else if (Config.ModelType == "gpt2" && name.EndsWith("c_proj.weight", StringComparison.Ordinal))
@@ -229,11 +230,22 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         Tensor segments = (attentionMask ?? ones(batch, past + time, ScalarType.Int64, device)).to_type(ScalarType.Int64); // [B, S]
         positionIds ??= segments.ne(0).to_type(ScalarType.Int64).cumsum(1).sub(1).clamp_min(0).narrow(1, past, time);
 
-        Tensor hidden = _backbone.Embed(inputIds, positionIds);                     // [B, T, H]
-        if (ComputeDType is { } compute)
-            hidden = hidden.As(compute);
-        var (cos, sin) = _rope?.Angles(positionIds, hidden.dtype) ?? (empty(0, hidden.dtype, device), empty(0, hidden.dtype, device));
-        Tensor mask = AttentionMask(segments, time, past, hidden.dtype, Config.SlidingWindow);
+        Tensor hidden = _backbone.Embed(inputIds, positionIds, ComputeDType);       // [B, T, H]
+        // Angles and masks once per distinct rotary embedding and window (Gemma's layers differ in both).
+        var angles = new Dictionary<RotaryEmbedding, (Tensor Cos, Tensor Sin)>();
+        var masks = new Dictionary<int, Tensor>();
+        Tensor none = empty(0, hidden.dtype, device);
+        var inputs = new (Tensor Cos, Tensor Sin, Tensor Mask)[_backbone.Layers.Count];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            RotaryEmbedding? rope = _backbone.RopeOf(i);
+            var (cos, sin) = rope is null ? (none, none)
+                : angles.TryGetValue(rope, out var known) ? known : angles[rope] = rope.Angles(positionIds, hidden.dtype);
+            int? window = Config.WindowOf(i);
+            if (!masks.TryGetValue(window ?? 0, out Tensor? mask))
+                masks[window ?? 0] = mask = AttentionMask(segments, time, past, hidden.dtype, window);
+            inputs[i] = (cos, sin, mask);
+        }
         bool checkpoint = GradientCheckpointing && training && is_grad_enabled() && cache is null;
         if (checkpoint && !hidden.requires_grad)
             hidden = hidden.detach().requires_grad_(true); // frozen embeddings (LoRA): the layers' function must still be in the graph
@@ -243,6 +255,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
             // the whole pass would hold every layer's until the pass returns — all activations, even under no-grad.
             using var layerScope = NewDisposeScope();
             DecoderBlock layer = _backbone.Layers[i];
+            var (cos, sin, mask) = inputs[i];
             hidden = (checkpoint ? CheckpointedLayer.apply(hidden, cos, sin, mask, layer) : layer.Forward(hidden, cos, sin, mask, cache?[i]))
                 .MoveToOuterDisposeScope();
         }
@@ -250,7 +263,14 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
     }
 
     /// <inheritdoc />
-    public Tensor Logits(Tensor hidden) => F.linear(hidden, LmHeadWeight);
+    /// <remarks>With <see cref="DecoderConfig.FinalLogitSoftcapping"/> c (Gemma 2): c·tanh(hidden · LmHeadWeightᵀ / c).</remarks>
+    public Tensor Logits(Tensor hidden)
+    {
+        if (Config.FinalLogitSoftcapping is not { } cap)
+            return F.linear(hidden, LmHeadWeight);
+        using var scope = NewDisposeScope();
+        return F.linear(hidden, LmHeadWeight).div(cap).tanh().mul(cap).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Additive mask [B, 1, T, S]: 0 where query i (at absolute position P + i) may attend key j — j ≤ P + i, key j is

@@ -18,13 +18,13 @@ public sealed record LoraOptions
 
     /// <summary>
     /// PEFT's default <c>target_modules</c> for a <c>model_type</c> (its <c>TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING</c>):
-    /// <c>c_attn</c> for GPT-2, <c>q_proj</c> and <c>v_proj</c> for the Llama family.
+    /// <c>c_attn</c> for GPT-2, <c>q_proj</c> and <c>v_proj</c> for the Llama and Gemma families.
     /// </summary>
     /// <exception cref="ArgumentException">A model type without a default; name the targets.</exception>
     public static IReadOnlyList<string> DefaultTargetModules(string modelType) => modelType switch
     {
         "gpt2" => ["c_attn"],
-        "llama" or "mistral" or "qwen2" or "qwen3" => ["q_proj", "v_proj"],
+        "llama" or "mistral" or "qwen2" or "qwen3" or "gemma" or "gemma2" or "gemma3_text" => ["q_proj", "v_proj"],
         _ => throw new ArgumentException($"PEFT has no default target_modules for model_type '{modelType}'; name them.", nameof(modelType)),
     };
 

@@ -44,7 +44,7 @@ public sealed partial class PpoLoop
         Tensor index = tensor(rows, device: rollout.Mask.device);
         Tensor mask = lossMask.index_select(0, index);
         Tensor hidden = _policy.Model.Forward(rollout.Batch.InputIds.index_select(0, index), rollout.Batch.AttentionMask.index_select(0, index));
-        Tensor logProbs = TokenLogProbs.FromHidden(hidden, _policy.Model.LmHeadWeight, rollout.Batch.Targets.index_select(0, index));
+        Tensor logProbs = ModelLogProbs.Of(_policy.Model, hidden, rollout.Batch.Targets.index_select(0, index));
         Tensor oldLogProbs = rollout.OldLogProbs.index_select(0, index);
         Tensor rowAdvantages = advantages.index_select(0, index);
         var (surrogate, clipFraction, approxKl, ratio) = RlMath.ClippedSurrogate(logProbs, oldLogProbs, rowAdvantages, mask, _options.ClipRange);

@@ -62,7 +62,7 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference,
         CompletionBatch batch = CompletionCollator.Collate(rows, options.Training.PaddingValue, device: policy.Model.Device);
         using var noGrad = no_grad();
         Tensor hidden = policy.Model.Forward(batch.InputIds, batch.AttentionMask);
-        Tensor oldLogProbs = TokenLogProbs.FromHidden(hidden, policy.Model.LmHeadWeight, batch.Targets);
+        Tensor oldLogProbs = ModelLogProbs.Of(policy.Model, hidden, batch.Targets);
         return new Rollout
         {
             Completions = completions,
@@ -73,7 +73,7 @@ internal sealed class RolloutCollector(PolicyModel policy, ICausalLM? reference,
             OldLogProbs = oldLogProbs,
             // Without a reference (β = 0) the KL is 0: the policy's own log-probabilities stand in, and no forward runs.
             ReferenceLogProbs = reference is null ? oldLogProbs
-                : TokenLogProbs.FromHidden(reference.Forward(batch.InputIds, batch.AttentionMask), reference.LmHeadWeight, batch.Targets),
+                : ModelLogProbs.Of(reference, reference.Forward(batch.InputIds, batch.AttentionMask), batch.Targets),
             OldValues = valueHead is null ? zeros_like(oldLogProbs) : valueHead.PerToken(hidden).to_type(oldLogProbs.dtype),
         };
     }

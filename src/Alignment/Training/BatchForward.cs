@@ -12,7 +12,7 @@ internal static class BatchForward
     public static (Tensor PerToken, Tensor Mask, Tensor Hidden) LogProbs(ICausalLM model, Tensor inputIds, Tensor attentionMask, Tensor targets)
     {
         Tensor hidden = model.Forward(inputIds, attentionMask);
-        Tensor perToken = TokenLogProbs.FromHidden(hidden, model.LmHeadWeight, targets);
+        Tensor perToken = ModelLogProbs.Of(model, hidden, targets);
         return (perToken, targets.ne(TokenLogProbs.IgnoreIndex), hidden);
     }
 
@@ -47,8 +47,8 @@ internal static class BatchForward
     {
         Tensor mask = targets.ne(TokenLogProbs.IgnoreIndex);
         Tensor head = model.LmHeadWeight;
-        if (!is_grad_enabled() || !(hidden.requires_grad || head.requires_grad))
-            return MeanNll(TokenLogProbs.FromHidden(hidden, head, targets), mask);
+        if (!is_grad_enabled() || !(hidden.requires_grad || head.requires_grad) || !ModelLogProbs.Fusable(model))
+            return MeanNll(ModelLogProbs.Of(model, hidden, targets), mask);
         ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
         Tensor gradient = mask.to_type(accumulation).div(mask.sum().to_type(accumulation).clamp_min(1)).neg(); // ∂(−Σ log p / N) / ∂ log p
         var (perToken, carrier) = FusedTokenLoss.Run(hidden, head, targets, gradient);

@@ -200,7 +200,7 @@ public sealed class PreferenceTrainer
         Tensor hidden = model.Forward(batch.InputIds, batch.AttentionMask);
         Tensor mask = batch.Targets.ne(TokenLogProbs.IgnoreIndex);
         Tensor counts = TokenLogProbs.TokenCounts(mask);
-        Tensor? wpo = needs.WpoWeights ? TokenLogProbs.WpoLogWeightsFromHidden(hidden.detach(), model.LmHeadWeight.detach(), batch.Targets) : null;
+        Tensor? wpo = needs.WpoWeights ? ModelLogProbs.WpoLogWeights(model, hidden, batch.Targets) : null;
         ScalarType accumulation = TokenLogProbs.AccumulationType(hidden.dtype);
         Tensor? reference = needs.Reference ? ReferenceSums(pairs, batch, accumulation) : null;
         Tensor? margins = pairs.Any(p => p.Margin is not null)
@@ -216,7 +216,7 @@ public sealed class PreferenceTrainer
         };
 
         long tokens = batch.AttentionMask.sum().item<long>();
-        if (SeparableLoss.Applies(needs, hidden, model.LmHeadWeight))
+        if (ModelLogProbs.Fusable(model) && SeparableLoss.Applies(needs, hidden, model.LmHeadWeight))
         {
             var (values, gradient) = SeparableLoss.Run(_loss, hidden, model.LmHeadWeight, batch.Targets, ForwardOf);
             PreferenceLossOutput value;
@@ -224,7 +224,7 @@ public sealed class PreferenceTrainer
                 value = _loss.Compute(ForwardOf(values));
             return new StepOutput(value.Loss.add(gradient), value.Metrics, tokens) { Items = b };
         }
-        PreferenceLossOutput output = _loss.Compute(ForwardOf(TokenLogProbs.FromHidden(hidden, model.LmHeadWeight, batch.Targets)));
+        PreferenceLossOutput output = _loss.Compute(ForwardOf(ModelLogProbs.Of(model, hidden, batch.Targets)));
         return new StepOutput(output.Loss, output.Metrics, tokens) { Items = b };
     }
 

@@ -51,6 +51,52 @@ public sealed class DecoderConfigTests
         Assert.Equal((48, 100, false), (config.HiddenSize, config.IntermediateSize, config.TieWordEmbeddings));
     }
 
+    [Fact]
+    public void Gemma_configs_take_each_versions_transformers_defaults()
+    {
+        var gemma2 = TinyModels.GemmaConfigJson();
+        foreach (string key in new[] { "attn_logit_softcapping", "final_logit_softcapping", "sliding_window", "query_pre_attn_scalar", "head_dim" })
+            gemma2.Remove(key);
+        gemma2["num_hidden_layers"] = 4;
+        var config = DecoderConfig.FromJson(gemma2);
+        Assert.Equal((50.0, 30.0, 4096, 256.0, 256), (config.AttentionLogitSoftcapping, config.FinalLogitSoftcapping, config.SlidingWindow, config.QueryPreAttentionScalar, config.HeadDim));
+        Assert.Equal(["sliding_attention", "full_attention", "sliding_attention", "full_attention"], config.LayerTypes!);
+        Assert.True(config.TieWordEmbeddings);
+        Assert.Equal("gelu_pytorch_tanh", config.HiddenAct);
+
+        gemma2["final_logit_softcapping"] = null; // an explicit null turns it off
+        Assert.Null(DecoderConfig.FromJson(gemma2).FinalLogitSoftcapping);
+
+        var gemma3 = TinyModels.GemmaConfigJson("gemma3_text");
+        foreach (string key in new[] { "sliding_window_pattern", "rope_theta", "rope_local_base_freq" })
+            gemma3.Remove(key);
+        gemma3["num_hidden_layers"] = 7;
+        config = DecoderConfig.FromJson(gemma3);
+        Assert.Equal([true, true, true, true, true, false, true], config.LayerTypes!.Select(t => t == "sliding_attention"));
+        Assert.Equal((1_000_000.0, 10_000.0, true), (config.RopeTheta, config.RopeLocalBaseFreq!.Value, config.QkNorm));
+        Assert.Null(config.AttentionLogitSoftcapping);
+
+        var gemma1 = DecoderConfig.FromJson(TinyModels.GemmaConfigJson("gemma").With("hidden_act", "gelu"));
+        Assert.Equal(("gelu_pytorch_tanh", (int?)null, (IReadOnlyList<string>?)null), (gemma1.HiddenAct, gemma1.SlidingWindow, gemma1.LayerTypes));
+    }
+
+    [Theory]
+    [InlineData("hidden_activation", "relu", "hidden_activation 'relu' is not supported")]
+    [InlineData("attention_bias", true, "attention biases")]
+    [InlineData("layer_types", "three", "\"layer_types\" must list 3 entries")]
+    public void Bad_gemma_configs_are_named(string field, object value, string expected)
+    {
+        var json = TinyModels.GemmaConfigJson();
+        json[field] = value switch
+        {
+            bool flag => flag,
+            "three" => new JsonArray("sliding_attention", "full_attention"),
+            string s => s,
+            _ => throw new ArgumentException(),
+        };
+        Assert.Contains(expected, Assert.Throws<InvalidDataException>(() => DecoderConfig.FromJson(json)).Message);
+    }
+
     [Theory]
     [InlineData("activation_function", "relu", "activation_function 'relu' is not supported; supported: gelu_new, gelu_pytorch_tanh, gelu")]
     [InlineData("n_head", 5, "n_embd 32 is not divisible by n_head 5")]
@@ -71,7 +117,7 @@ public sealed class DecoderConfigTests
     }
 
     [Theory]
-    [InlineData("model_type", "gpt_neox", "model_type 'gpt_neox' is not supported; supported: gpt2, llama")]
+    [InlineData("model_type", "gpt_neox", "model_type 'gpt_neox' is not supported; supported: gemma, gemma2, gemma3_text, gpt2, llama")]
     [InlineData("hidden_act", "gelu", "hidden_act 'gelu'")]
     [InlineData("hidden_size", null, "\"hidden_size\" must be a positive integer")]
     [InlineData("num_key_value_heads", 3, "not a multiple")]

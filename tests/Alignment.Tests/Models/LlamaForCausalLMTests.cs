@@ -145,11 +145,16 @@ public sealed class LlamaForCausalLMTests : IDisposable
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a.bytes),
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
 
-    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "mistral_window", "gpt2", "gpt2_untied_inverse_scale" };
+    public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "mistral_window", "gpt2", "gpt2_untied_inverse_scale",
+        "gemma", "gemma2", "gemma3", "gemma3_untied" };
 
     internal static JsonObject ConfigFor(string architecture) => architecture switch
     {
         "gpt2" => TinyModels.Gpt2ConfigJson(),
+        "gemma" => TinyModels.GemmaConfigJson("gemma"),
+        "gemma2" => TinyModels.GemmaConfigJson(),
+        "gemma3" => TinyModels.GemmaConfigJson("gemma3_text"),
+        "gemma3_untied" => TinyModels.GemmaConfigJson("gemma3_text", tied: false),
         "mistral_window" => TinyModels.ConfigJson("mistral").With("sliding_window", 3),
         "gpt2_untied_inverse_scale" => TinyModels.Gpt2ConfigJson(tied: false, layers: 3, inverseLayerScale: true),
         "qwen2_tied" => TinyModels.ConfigJson("qwen2", tied: true),
@@ -173,7 +178,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
         long[] tokens = [1, 5, 63, 17, 8, 8, 40, 2, 33, 12];
 
         Tensor logits = model.Logits(model.Forward(tensor(tokens).unsqueeze(0)))[0];
-        double[][] expected = architecture.StartsWith("gpt2") ? NaiveGpt2.Logits(model, tokens) : NaiveLogits(model, json, tokens);
+        double[][] expected = architecture.StartsWith("gpt2") ? NaiveGpt2.Logits(model, tokens)
+            : architecture.StartsWith("gemma") ? NaiveGemma.Logits(model, tokens) : NaiveLogits(model, json, tokens);
 
         // Transformers computes rotary angles in float32 whatever the model's dtype, and so does this model; the naive
         // version uses exact angles, so agreement is to float32 angle rounding (~1e-7 relative), not to float64.
@@ -188,6 +194,9 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("llama", true)]
     [InlineData("gpt2", false)]
     [InlineData("gpt2", true)]
+    [InlineData("gemma2", true)]
+    [InlineData("gemma3", false)]
+    [InlineData("gemma3", true)]
     public void Padded_batches_give_the_same_per_token_results_as_unpadded_sequences(string architecture, bool leftPadding)
     {
         using var scope = NewDisposeScope();
@@ -222,6 +231,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("llama", 20)]
     [InlineData("gpt2", null)]
     [InlineData("gpt2", 7)]
+    [InlineData("gemma2", null)]
+    [InlineData("gemma3", 7)]
     public void Decoding_with_the_kv_cache_equals_a_full_forward(string architecture, int? staticLength)
     {
         using var scope = NewDisposeScope();
@@ -247,6 +258,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("llama", ScalarType.BFloat16)]
     [InlineData("gpt2", null)]
     [InlineData("gpt2_untied_inverse_scale", ScalarType.BFloat16)]
+    [InlineData("gemma2", null)]
+    [InlineData("gemma3_untied", ScalarType.BFloat16)]
     public void Load_save_load_is_bit_identical(string architecture, ScalarType? dtype)
     {
         using var scope = NewDisposeScope();

@@ -69,7 +69,7 @@ internal static class NaiveGpt2
     static double[] Conv(double[,] w, double[] x, double[] bias) =>
         Enumerable.Range(0, w.GetLength(1)).Select(j => bias[j] + Enumerable.Range(0, x.Length).Sum(i => x[i] * w[i, j])).ToArray();
 
-    static double[,] Matrix(Tensor t)
+    internal static double[,] Matrix(Tensor t)
     {
         double[] flat = Vec(t);
         long rows = t.shape[0], cols = t.shape[1];
@@ -80,5 +80,5 @@ internal static class NaiveGpt2
         return m;
     }
 
-    static double[] Vec(Tensor t) => t.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+    internal static double[] Vec(Tensor t) => t.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
 }

@@ -63,6 +63,56 @@ internal sealed class TinyModels : IDisposable
     }
 
     /// <summary>
+    /// A tiny Gemma config: head_dim 16 ≠ hidden/heads, query_pre_attn_scalar 24 ≠ head_dim, a 3-token window. Gemma 2:
+    /// 3 layers (sliding, global, sliding by default), soft-capping small enough to bite (attention 2, final 3); Gemma 3:
+    /// every third layer global, local rotary base 100, global base 10 000 with linear scaling 4.
+    /// </summary>
+    public static JsonObject GemmaConfigJson(string modelType = "gemma2", bool? tied = null)
+    {
+        var json = new JsonObject
+        {
+            ["model_type"] = modelType,
+            ["architectures"] = new JsonArray(modelType switch { "gemma" => "GemmaForCausalLM", "gemma2" => "Gemma2ForCausalLM", _ => "Gemma3ForCausalLM" }),
+            ["vocab_size"] = 64,
+            ["hidden_size"] = 32,
+            ["intermediate_size"] = 48,
+            ["num_hidden_layers"] = 3,
+            ["num_attention_heads"] = 4,
+            ["num_key_value_heads"] = 2,
+            ["head_dim"] = 16,
+            ["hidden_activation"] = "gelu_pytorch_tanh",
+            ["rms_norm_eps"] = 1e-6,
+            ["rope_theta"] = 10000.0,
+            ["max_position_embeddings"] = 64,
+            ["bos_token_id"] = 1,
+            ["eos_token_id"] = 2,
+            ["pad_token_id"] = 0,
+            ["torch_dtype"] = "float32",
+        };
+        if (modelType != "gemma")
+        {
+            json["query_pre_attn_scalar"] = 24;
+            json["sliding_window"] = 3;
+        }
+        if (modelType == "gemma2")
+        {
+            json["attn_logit_softcapping"] = 2.0;
+            json["final_logit_softcapping"] = 3.0;
+        }
+        if (modelType == "gemma3_text")
+        {
+            json["sliding_window_pattern"] = 3;
+            json["rope_local_base_freq"] = 100.0;
+            json["rope_scaling"] = new JsonObject { ["rope_type"] = "linear", ["factor"] = 4.0 };
+            json["attn_logit_softcapping"] = null;
+            json["final_logit_softcapping"] = null;
+        }
+        if (tied is { } value)
+            json["tie_word_embeddings"] = value;
+        return json;
+    }
+
+    /// <summary>
     /// A model of the config with seeded random weights (norm weights and biases too, so that they matter). Every draw
     /// comes from a local generator: tests run in parallel, and TorchSharp's global generator is shared by all threads.
     /// </summary>

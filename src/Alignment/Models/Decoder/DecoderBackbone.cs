@@ -22,12 +22,13 @@ internal abstract class DecoderBackbone : nn.Module
     /// <summary>Module-name prefix of layer i's parameters, e.g. <c>model.layers.</c>.</summary>
     public abstract string LayerPrefix { get; }
 
-    /// <summary>Whether the layers take rotary angles (else they get empty cos/sin).</summary>
-    public abstract bool UsesRotary { get; }
+    /// <summary>The rotary embedding layer <paramref name="layer"/> takes, or null (it then gets empty cos/sin).</summary>
+    public abstract RotaryEmbedding? RopeOf(int layer);
 
     /// <summary>The input of the first layer.</summary>
     /// <param name="inputIds">[B, T]</param>
     /// <param name="positionIds">[B, T]</param>
-    /// <returns>[B, T, H] in the embedding's dtype.</returns>
-    public virtual Tensor Embed(Tensor inputIds, Tensor positionIds) => Embeddings.call(inputIds);
+    /// <param name="compute">The dtype to compute in, or null for the embedding's.</param>
+    /// <returns>[B, T, H]</returns>
+    public virtual Tensor Embed(Tensor inputIds, Tensor positionIds, ScalarType? compute) => Embeddings.call(inputIds).As(compute ?? Embeddings.weight!.dtype);
 }

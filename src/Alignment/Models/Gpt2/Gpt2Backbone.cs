@@ -36,8 +36,12 @@ internal sealed class Gpt2Backbone : DecoderBackbone
 
     public override string LayerPrefix => "transformer.h.";
 
-    public override bool UsesRotary => false;
+    public override RotaryEmbedding? RopeOf(int layer) => null;
 
     /// <summary><c>wte(ids) + wpe(positions)</c>: positions come from the attention mask, so left padding changes nothing.</summary>
-    public override Tensor Embed(Tensor inputIds, Tensor positionIds) => wte.call(inputIds).add(wpe.call(positionIds));
+    public override Tensor Embed(Tensor inputIds, Tensor positionIds, ScalarType? compute)
+    {
+        Tensor embedded = wte.call(inputIds).add(wpe.call(positionIds));
+        return compute is { } dtype ? embedded.As(dtype) : embedded;
+    }
 }

@@ -1,6 +1,5 @@
 using Alignment.Models.Decoder;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Alignment.Models.Gpt2;
 
@@ -20,11 +19,7 @@ internal sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => c_proj.call(Activate(c_fc.call(x), _activation));
-
-    /// <summary><c>gelu_new</c> and <c>gelu_pytorch_tanh</c> are both GELU's tanh approximation; <c>gelu</c> is exact.</summary>
-    internal static Tensor Activate(Tensor x, string activation) =>
-        activation == "gelu" ? F.gelu(x) : x.gelu(TorchSharp.Modules.GELU.Approximate.tanh);
+    public override Tensor forward(Tensor x) => c_proj.call(Activations.Apply(c_fc.call(x), _activation));
 
     public IEnumerable<(string Name, Projection Projection)> Projections => [("c_fc", c_fc), ("c_proj", c_proj)];
 }

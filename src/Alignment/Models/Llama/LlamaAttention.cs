@@ -4,12 +4,17 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Alignment.Models.Llama;
 
-/// <summary>Grouped-query self-attention with rotary embeddings and an optional KV cache.</summary>
+/// <summary>
+/// Grouped-query self-attention with rotary embeddings and an optional KV cache; Gemma's scale
+/// (<c>query_pre_attn_scalar</c>^−½) and attention-logit soft-capping when the config asks for them.
+/// </summary>
 internal sealed class LlamaAttention : nn.Module
 {
     private Projection q_proj, k_proj, v_proj, o_proj;
-    private RmsNorm? q_norm, k_norm; // Qwen3: per head, over head_dim, before rotary
+    private RmsNorm? q_norm, k_norm; // Qwen3, Gemma 3: per head, over head_dim, before rotary
     private readonly int _heads, _kvHeads, _headDim;
+    private readonly double _scale;     // multiplies q·k
+    private readonly double? _softcap;  // Gemma 2: scores → c·tanh(scores / c)
 
     public LlamaAttention(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
@@ -22,9 +27,11 @@ internal sealed class LlamaAttention : nn.Module
         o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias, dtype);
         if (c.QkNorm)
         {
-            q_norm = new RmsNorm("q_norm", _headDim, c.RmsNormEps, dtype);
-            k_norm = new RmsNorm("k_norm", _headDim, c.RmsNormEps, dtype);
+            q_norm = new RmsNorm("q_norm", _headDim, c.RmsNormEps, dtype, unitOffset: c.IsGemma);
+            k_norm = new RmsNorm("k_norm", _headDim, c.RmsNormEps, dtype, unitOffset: c.IsGemma);
         }
+        _scale = 1 / Math.Sqrt(c.QueryPreAttentionScalar ?? _headDim);
+        _softcap = c.AttentionLogitSoftcapping;
         RegisterComponents();
     }
 
@@ -53,8 +60,16 @@ internal sealed class LlamaAttention : nn.Module
             k = k.repeat_interleave(groups, dim: 1);                                            // [B, nH, S, hd]
             v = v.repeat_interleave(groups, dim: 1);
         }
-        Tensor attended = F.scaled_dot_product_attention(q, k, v, mask, 0.0, false);           // [B, nH, T, hd]
+        Tensor attended = _softcap is { } cap ? SoftCapped(q, k, v, mask, cap)
+            : F.scaled_dot_product_attention(_scale == 1 / Math.Sqrt(_headDim) ? q : q.mul(_scale * Math.Sqrt(_headDim)), k, v, mask, 0.0, false); // [B, nH, T, hd]
         return o_proj.call(attended.transpose(1, 2).reshape(batch, time, (long)_heads * _headDim));
+    }
+
+    /// <summary>Gemma 2's eager attention: softmax(c·tanh(q·kᵀ·scale / c) + mask) in float32, times v.</summary>
+    Tensor SoftCapped(Tensor q, Tensor k, Tensor v, Tensor mask, double cap)
+    {
+        Tensor scores = q.matmul(k.transpose(-2, -1)).mul(_scale).div(cap).tanh().mul(cap).add(mask); // [B, nH, T, S]
+        return scores.softmax(-1, ScalarType.Float32).to_type(q.dtype).matmul(v);
     }
 
     public IEnumerable<(string Name, Projection Projection)> Projections =>

@@ -13,6 +13,7 @@ internal sealed class LlamaBackbone : DecoderBackbone
     private RmsNorm norm;
 #pragma warning restore IDE1006
     private readonly DecoderBlock[] _layers;
+    private readonly RotaryEmbedding _rope;
 
     public LlamaBackbone(string name, DecoderConfig c, ScalarType dtype) : base(name)
     {
@@ -21,6 +22,7 @@ internal sealed class LlamaBackbone : DecoderBackbone
         _layers = blocks;
         layers = new ModuleList<LlamaDecoderLayer>(blocks);
         norm = new RmsNorm("norm", c.HiddenSize, c.RmsNormEps, dtype);
+        _rope = new RotaryEmbedding(c);
         RegisterComponents();
     }
 
@@ -32,5 +34,5 @@ internal sealed class LlamaBackbone : DecoderBackbone
 
     public override string LayerPrefix => "model.layers.";
 
-    public override bool UsesRotary => true;
+    public override RotaryEmbedding? RopeOf(int layer) => _rope;
 }

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Alignment.Models.Llama;
+namespace Alignment.Models.Decoder;
 
 /// <summary>Rotary position embeddings, with the inverse frequencies computed as transformers computes them.</summary>
 internal sealed class RotaryEmbedding
