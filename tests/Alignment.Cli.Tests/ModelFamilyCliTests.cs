@@ -12,6 +12,8 @@ public sealed class ModelFamilyCliTests : CliFixture
     {
         if (family == "gpt2")
             return TinyModels.Gpt2ConfigJson();
+        if (family == "phi3")
+            return TinyModels.Phi3ConfigJson();
         if (family.StartsWith("gemma", StringComparison.Ordinal))
             return TinyModels.GemmaConfigJson(family);
         JsonObject json = TinyModels.ConfigJson(family, tied: family == "qwen3");
@@ -45,10 +47,14 @@ public sealed class ModelFamilyCliTests : CliFixture
     [InlineData("gemma2", false)]
     [InlineData("gemma2", true)]
     [InlineData("gemma3_text", true)]
+    [InlineData("phi3", false)]
+    [InlineData("phi3", true)]
     public void Dpo_trains_and_saves_each_family_under_its_own_names(string family, bool lora)
     {
         string model = Folder(family), output = Path.Combine(_models.Root, $"{family}-{lora}");
-        string[] loraArgs = lora ? ["--lora-rank", "2", "--lora-alpha", "4"] : [];
+        // PEFT has no default targets for Phi-3: name its fused attention projection.
+        string[] loraArgs = !lora ? [] : family == "phi3" ? ["--lora-rank", "2", "--lora-alpha", "4", "--lora-target-modules", "qkv_proj"]
+            : ["--lora-rank", "2", "--lora-alpha", "4"];
         var (code, text, error) = Run(["dpo", "--model", model, "--dataset", PlainPairs(), "--output", output, "--max-steps", "3",
             "--batch-size", "3", "--learning-rate", "1e-2", "--seed", "1", .. loraArgs]);
         Assert.True(code == 0, error);
@@ -64,7 +70,12 @@ public sealed class ModelFamilyCliTests : CliFixture
         Assert.Equal(family, after.Config.ModelType);
         var changed = before.state_dict().Where(kv => !kv.Value.eq(after.state_dict()[kv.Key]).all().item<bool>()).Select(kv => kv.Key).ToList();
         // LoRA without targets takes PEFT's: only those weights move (merged into the saved folder).
-        string[] targets = family == "gpt2" ? ["attn.c_attn.weight"] : ["self_attn.q_proj.weight", "self_attn.v_proj.weight"];
+        string[] targets = family switch
+        {
+            "gpt2" => ["attn.c_attn.weight"],
+            "phi3" => ["self_attn.qkv_proj.weight"],
+            _ => ["self_attn.q_proj.weight", "self_attn.v_proj.weight"],
+        };
         if (lora)
             Assert.Equal(before.Config.NumHiddenLayers * targets.Length, changed.Count(name => targets.Any(name.EndsWith)));
         Assert.True(lora ? changed.All(name => targets.Any(name.EndsWith)) : changed.Count > 10, string.Join(", ", changed));

@@ -4,22 +4,32 @@ using System.Text.Json.Nodes;
 namespace Alignment.Models;
 
 /// <summary>Rotary-embedding frequency scaling (<c>rope_scaling</c> in config.json).</summary>
-/// <param name="Type"><c>llama3</c> or <c>linear</c>.</param>
-/// <param name="Factor">Scaling factor.</param>
+/// <param name="Type"><c>llama3</c>, <c>linear</c> or <c>longrope</c> (Phi-3; also read from <c>su</c>).</param>
+/// <param name="Factor">Scaling factor (longrope: max_position_embeddings / original_max_position_embeddings).</param>
 /// <param name="LowFreqFactor">llama3: <c>low_freq_factor</c>.</param>
 /// <param name="HighFreqFactor">llama3: <c>high_freq_factor</c>.</param>
-/// <param name="OriginalMaxPositionEmbeddings">llama3: <c>original_max_position_embeddings</c>.</param>
+/// <param name="OriginalMaxPositionEmbeddings">llama3 and longrope: <c>original_max_position_embeddings</c>.</param>
 public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4,
-    long OriginalMaxPositionEmbeddings = 8192);
+    long OriginalMaxPositionEmbeddings = 8192)
+{
+    /// <summary>longrope: <c>short_factor</c>, one divisor per rotary frequency, used while every position is below the original length.</summary>
+    public IReadOnlyList<double>? ShortFactor { get; init; }
+
+    /// <summary>longrope: <c>long_factor</c>, used when a forward pass reaches past the original length.</summary>
+    public IReadOnlyList<double>? LongFactor { get; init; }
+
+    /// <summary>longrope: <c>attention_factor</c> multiplying cos and sin; null: √(1 + ln factor / ln original) when factor &gt; 1, else 1.</summary>
+    public double? AttentionFactor { get; init; }
+}
 
 /// <summary>
 /// The architecture of a decoder as Hugging Face's <c>config.json</c> describes it: the Llama family (Llama 2/3,
-/// Mistral, Qwen2/2.5/3, SmolLM, TinyLlama), Gemma 1/2/3 (text) and GPT-2.
+/// Mistral, Qwen2/2.5/3, SmolLM, TinyLlama), Gemma 1/2/3 (text), Phi-3/3.5 and GPT-2.
 /// </summary>
 public sealed partial record DecoderConfig
 {
     /// <summary>The <c>model_type</c> values this library implements.</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "qwen2", "qwen3"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gemma", "gemma2", "gemma3_text", "gpt2", "llama", "mistral", "phi3", "qwen2", "qwen3"];
 
     /// <summary><c>model_type</c>.</summary>
     public string ModelType { get; init; } = "llama";
@@ -137,7 +147,7 @@ public sealed partial record DecoderConfig
         bool attentionBias = Bool(root, "attention_bias") ?? false;
         int? window = modelType switch
         {
-            "mistral" => Int(root, "sliding_window"),
+            "mistral" or "phi3" => Int(root, "sliding_window"),
             "qwen2" or "qwen3" when Bool(root, "use_sliding_window") == true => Int(root, "sliding_window"),
             _ => null,
         };
@@ -168,7 +178,7 @@ public sealed partial record DecoderConfig
             TorchDtype = String(root, "torch_dtype"),
             Raw = root,
         };
-        return gemma ? Gemma(config, root) : config;
+        return gemma ? Gemma(config, root) : modelType == "phi3" ? Phi3(config, root) : config;
     }
 
     /// <summary>Writes <c>config.json</c>: the original JSON with <c>torch_dtype</c> set to the weights' dtype.</summary>
@@ -198,9 +208,19 @@ public sealed partial record DecoderConfig
             "llama3" => new RopeScaling("llama3", RequiredDouble(scaling, "factor"), Double(scaling, "low_freq_factor") ?? 1,
                 Double(scaling, "high_freq_factor") ?? 4, Long(scaling, "original_max_position_embeddings") ?? 8192),
             "linear" => new RopeScaling("linear", RequiredDouble(scaling, "factor")),
-            _ => throw new InvalidDataException($"rope_scaling type '{type}' is not supported; supported: llama3, linear."),
+            "longrope" or "su" => new RopeScaling("longrope", Double(scaling, "factor") ?? 1)
+            {
+                ShortFactor = Factors(scaling, "short_factor"),
+                LongFactor = Factors(scaling, "long_factor"),
+                AttentionFactor = Double(scaling, "attention_factor"),
+            },
+            _ => throw new InvalidDataException($"rope_scaling type '{type}' is not supported; supported: llama3, linear, longrope."),
         };
     }
+
+    static double[] Factors(JsonObject scaling, string key) => scaling[key] is JsonArray values && values.All(v => v is JsonValue)
+        ? values.Select(v => v!.GetValue<double>()).ToArray()
+        : throw new InvalidDataException($"rope_scaling \"{key}\" must be a list of numbers.");
 
     static string? String(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
     static bool? Bool(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue(out bool b) ? b : null;

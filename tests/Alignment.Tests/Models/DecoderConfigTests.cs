@@ -80,6 +80,33 @@ public sealed class DecoderConfigTests
         Assert.Equal(("gelu_pytorch_tanh", (int?)null, (IReadOnlyList<string>?)null), (gemma1.HiddenAct, gemma1.SlidingWindow, gemma1.LayerTypes));
     }
 
+    [Fact]
+    public void Phi3_longrope_takes_its_factor_from_the_original_length()
+    {
+        var config = DecoderConfig.FromJson(TinyModels.Phi3ConfigJson());
+        Assert.Equal(("longrope", 4.0, 8L), (config.RopeScaling!.Type, config.RopeScaling.Factor, config.RopeScaling.OriginalMaxPositionEmbeddings));
+        Assert.Equal([2.0, 5.0], config.RopeScaling.LongFactor!);
+        Assert.Equal((0.5, 4), (config.PartialRotaryFactor, config.RotaryDim));
+        var su = TinyModels.Phi3ConfigJson();
+        su["rope_scaling"]!["type"] = "su"; // the name the first Phi-3 checkpoints used
+        Assert.Equal("longrope", DecoderConfig.FromJson(su).RopeScaling!.Type);
+        Assert.Equal(4, DecoderConfig.FromJson(TinyModels.Phi3ConfigJson(longRope: false)).SlidingWindow);
+    }
+
+    [Theory]
+    [InlineData("short", "rope_scaling \"short_factor\" has 3 entries; the model's 4 rotary dimensions need 2")]
+    [InlineData("partial", "\"partial_rotary_factor\" must be in (0, 1]")]
+    [InlineData("odd", "must give an even number of rotary dimensions")]
+    public void Bad_phi3_configs_are_named(string what, string expected)
+    {
+        var json = TinyModels.Phi3ConfigJson();
+        if (what == "short")
+            json["rope_scaling"]!["short_factor"] = new JsonArray(1.0, 1.0, 1.0);
+        else
+            json["partial_rotary_factor"] = what == "partial" ? 1.5 : 0.375; // 8 · 0.375 = 3
+        Assert.Contains(expected, Assert.Throws<InvalidDataException>(() => DecoderConfig.FromJson(json)).Message);
+    }
+
     [Theory]
     [InlineData("hidden_activation", "relu", "hidden_activation 'relu' is not supported")]
     [InlineData("attention_bias", true, "attention biases")]

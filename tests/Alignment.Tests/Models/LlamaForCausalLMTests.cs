@@ -146,11 +146,13 @@ public sealed class LlamaForCausalLMTests : IDisposable
             ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b.bytes));
 
     public static TheoryData<string> Architectures => new() { "llama", "qwen2_tied", "llama3_rope", "qwen3", "mistral_window", "gpt2", "gpt2_untied_inverse_scale",
-        "gemma", "gemma2", "gemma3", "gemma3_untied" };
+        "gemma", "gemma2", "gemma3", "gemma3_untied", "phi3", "phi3_longrope" };
 
     internal static JsonObject ConfigFor(string architecture) => architecture switch
     {
         "gpt2" => TinyModels.Gpt2ConfigJson(),
+        "phi3" => TinyModels.Phi3ConfigJson(longRope: false),
+        "phi3_longrope" => TinyModels.Phi3ConfigJson(),
         "gemma" => TinyModels.GemmaConfigJson("gemma"),
         "gemma2" => TinyModels.GemmaConfigJson(),
         "gemma3" => TinyModels.GemmaConfigJson("gemma3_text"),
@@ -179,7 +181,9 @@ public sealed class LlamaForCausalLMTests : IDisposable
 
         Tensor logits = model.Logits(model.Forward(tensor(tokens).unsqueeze(0)))[0];
         double[][] expected = architecture.StartsWith("gpt2") ? NaiveGpt2.Logits(model, tokens)
-            : architecture.StartsWith("gemma") ? NaiveGemma.Logits(model, tokens) : NaiveLogits(model, json, tokens);
+            : architecture.StartsWith("gemma") ? NaiveGemma.Logits(model, tokens)
+            : architecture == "phi3_longrope" ? NaivePhi3.Logits(model, tokens, TinyModels.Phi3Short, TinyModels.Phi3Long, original: 8)
+            : architecture == "phi3" ? NaivePhi3.Logits(model, tokens) : NaiveLogits(model, json, tokens);
 
         // Transformers computes rotary angles in float32 whatever the model's dtype, and so does this model; the naive
         // version uses exact angles, so agreement is to float32 angle rounding (~1e-7 relative), not to float64.
@@ -190,6 +194,24 @@ public sealed class LlamaForCausalLMTests : IDisposable
     }
 
     [Theory]
+    [InlineData(6)]  // within original_max_position_embeddings: short factors
+    [InlineData(8)]
+    [InlineData(9)]  // past it: long factors
+    [InlineData(12)]
+    public void Phi3_longrope_switches_to_the_long_factors_past_the_original_length(int length)
+    {
+        using var scope = NewDisposeScope();
+        using LlamaForCausalLM model = TinyModels.Random(TinyModels.Phi3ConfigJson());
+        model.to(ScalarType.Float64);
+        long[] tokens = Enumerable.Range(0, length).Select(i => (long)(i * 7 % 64)).ToArray();
+        Tensor logits = model.Logits(model.Forward(tensor(tokens).unsqueeze(0)))[0];
+        double[][] expected = NaivePhi3.Logits(model, tokens, TinyModels.Phi3Short, TinyModels.Phi3Long, original: 8);
+        for (int t = 0; t < length; t++)
+            for (int v = 0; v < 64; v++)
+                Assert.True(Math.Abs(expected[t][v] - logits[t, v].item<double>()) < 1e-5, $"logits[{t}, {v}] = {logits[t, v].item<double>()}, naive {expected[t][v]}");
+    }
+
+    [Theory]
     [InlineData("llama", false)]
     [InlineData("llama", true)]
     [InlineData("gpt2", false)]
@@ -197,6 +219,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("gemma2", true)]
     [InlineData("gemma3", false)]
     [InlineData("gemma3", true)]
+    [InlineData("phi3_longrope", true)]
+    [InlineData("phi3", false)]
     public void Padded_batches_give_the_same_per_token_results_as_unpadded_sequences(string architecture, bool leftPadding)
     {
         using var scope = NewDisposeScope();
@@ -233,6 +257,8 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("gpt2", 7)]
     [InlineData("gemma2", null)]
     [InlineData("gemma3", 7)]
+    [InlineData("phi3_longrope", null)]
+    [InlineData("phi3", 7)]
     public void Decoding_with_the_kv_cache_equals_a_full_forward(string architecture, int? staticLength)
     {
         using var scope = NewDisposeScope();
@@ -260,6 +286,7 @@ public sealed class LlamaForCausalLMTests : IDisposable
     [InlineData("gpt2_untied_inverse_scale", ScalarType.BFloat16)]
     [InlineData("gemma2", null)]
     [InlineData("gemma3_untied", ScalarType.BFloat16)]
+    [InlineData("phi3_longrope", null)]
     public void Load_save_load_is_bit_identical(string architecture, ScalarType? dtype)
     {
         using var scope = NewDisposeScope();

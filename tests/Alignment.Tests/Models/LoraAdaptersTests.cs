@@ -129,6 +129,10 @@ public sealed class LoraAdaptersTests : IDisposable
         using LlamaForCausalLM model = TinyModels.Random(TinyModels.ConfigJson());
         Assert.Contains("this llama model has: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj",
             Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(model, new LoraOptions { TargetModules = ["query"] })).Message);
+        using LlamaForCausalLM phi3 = TinyModels.Random(TinyModels.Phi3ConfigJson());
+        Assert.Contains("PEFT has no default target_modules for model_type 'phi3'", // as PEFT: name them
+            Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(phi3, new LoraOptions())).Message);
+        Assert.Equal(8, LoraAdapters.Attach(phi3, new LoraOptions { TargetModules = [LoraOptions.AllLinear] }).Count); // qkv, o, gate_up, down × 2
         using LlamaForCausalLM gpt2 = TinyModels.Random(TinyModels.Gpt2ConfigJson());
         Assert.Contains("this gpt2 model has: c_attn, c_proj, c_fc",
             Assert.Throws<ArgumentException>(() => LoraAdapters.Attach(gpt2, new LoraOptions { TargetModules = ["q_proj"] })).Message);

@@ -112,6 +112,35 @@ internal sealed class TinyModels : IDisposable
         return json;
     }
 
+    /// <summary>Phi-3's short and long rope factors in <see cref="Phi3ConfigJson"/> (two rotary frequencies).</summary>
+    public static readonly double[] Phi3Short = [1.0, 1.5], Phi3Long = [2.0, 5.0];
+
+    /// <summary>
+    /// A tiny Phi-3: fused qkv_proj and gate_up_proj, grouped-query attention; with <paramref name="longRope"/> half of
+    /// each head rotates (partial_rotary_factor 0.5) with longrope over an original length of 8 (max 32), else a
+    /// 4-token sliding window and full rotation.
+    /// </summary>
+    public static JsonObject Phi3ConfigJson(bool longRope = true)
+    {
+        var json = ConfigJson();
+        json["model_type"] = "phi3";
+        json["architectures"] = new JsonArray("Phi3ForCausalLM");
+        json["max_position_embeddings"] = 32;
+        json["original_max_position_embeddings"] = 8;
+        json["sliding_window"] = longRope ? null : 4;
+        if (longRope)
+        {
+            json["partial_rotary_factor"] = 0.5;
+            json["rope_scaling"] = new JsonObject
+            {
+                ["type"] = "longrope",
+                ["short_factor"] = new JsonArray(Phi3Short.Select(f => (JsonNode)f).ToArray()),
+                ["long_factor"] = new JsonArray(Phi3Long.Select(f => (JsonNode)f).ToArray()),
+            };
+        }
+        return json;
+    }
+
     /// <summary>
     /// A model of the config with seeded random weights (norm weights and biases too, so that they matter). Every draw
     /// comes from a local generator: tests run in parallel, and TorchSharp's global generator is shared by all threads.

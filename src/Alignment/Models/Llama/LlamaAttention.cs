@@ -10,7 +10,8 @@ namespace Alignment.Models.Llama;
 /// </summary>
 internal sealed class LlamaAttention : nn.Module
 {
-    private Projection q_proj, k_proj, v_proj, o_proj;
+    private Projection? q_proj, k_proj, v_proj, qkv_proj; // separate, or Phi-3's fused [q; k; v]
+    private Projection o_proj;
     private RmsNorm? q_norm, k_norm; // Qwen3, Gemma 3: per head, over head_dim, before rotary
     private readonly int _heads, _kvHeads, _headDim;
     private readonly double _scale;     // multiplies q·k
@@ -21,9 +22,14 @@ internal sealed class LlamaAttention : nn.Module
         _heads = c.NumAttentionHeads;
         _kvHeads = c.NumKeyValueHeads;
         _headDim = c.HeadDim;
-        q_proj = new Projection("q_proj", c.HiddenSize, (long)_heads * _headDim, c.QkvBias, dtype);
-        k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
-        v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        if (c.FusedProjections)
+            qkv_proj = new Projection("qkv_proj", c.HiddenSize, (long)(_heads + 2 * _kvHeads) * _headDim, c.QkvBias, dtype);
+        else
+        {
+            q_proj = new Projection("q_proj", c.HiddenSize, (long)_heads * _headDim, c.QkvBias, dtype);
+            k_proj = new Projection("k_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+            v_proj = new Projection("v_proj", c.HiddenSize, (long)_kvHeads * _headDim, c.QkvBias, dtype);
+        }
         o_proj = new Projection("o_proj", (long)_heads * _headDim, c.HiddenSize, c.OutputBias, dtype);
         if (c.QkNorm)
         {
@@ -43,13 +49,14 @@ internal sealed class LlamaAttention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor cos, Tensor sin, Tensor mask, KvCache.Layer? cache)
     {
         long batch = hidden.shape[0], time = hidden.shape[1];
-        Tensor q = q_proj.call(hidden).view(batch, time, _heads, _headDim);                   // [B, T, nH, hd]
-        Tensor k = k_proj.call(hidden).view(batch, time, _kvHeads, _headDim);                 // [B, T, nKV, hd]
+        var (qFlat, kFlat, vFlat) = Queries(hidden);
+        Tensor q = qFlat.view(batch, time, _heads, _headDim);                                   // [B, T, nH, hd]
+        Tensor k = kFlat.view(batch, time, _kvHeads, _headDim);                                 // [B, T, nKV, hd]
         if (q_norm is not null)
             (q, k) = (q_norm.call(q), k_norm!.call(k));
         q = q.transpose(1, 2);                                                                  // [B, nH, T, hd]
         k = k.transpose(1, 2);                                                                  // [B, nKV, T, hd]
-        Tensor v = v_proj.call(hidden).view(batch, time, _kvHeads, _headDim).transpose(1, 2);
+        Tensor v = vFlat.view(batch, time, _kvHeads, _headDim).transpose(1, 2);
         q = RotaryEmbedding.Apply(q, cos, sin);
         k = RotaryEmbedding.Apply(k, cos, sin);
         if (cache is not null)
@@ -65,6 +72,15 @@ internal sealed class LlamaAttention : nn.Module
         return o_proj.call(attended.transpose(1, 2).reshape(batch, time, (long)_heads * _headDim));
     }
 
+    /// <summary>[B, T, nH·hd], [B, T, nKV·hd], [B, T, nKV·hd]: three projections, or Phi-3's one split in that order.</summary>
+    (Tensor Q, Tensor K, Tensor V) Queries(Tensor hidden)
+    {
+        if (qkv_proj is null)
+            return (q_proj!.call(hidden), k_proj!.call(hidden), v_proj!.call(hidden));
+        Tensor[] parts = qkv_proj.call(hidden).split([(long)_heads * _headDim, (long)_kvHeads * _headDim, (long)_kvHeads * _headDim], -1);
+        return (parts[0], parts[1], parts[2]);
+    }
+
     /// <summary>Gemma 2's eager attention: softmax(c·tanh(q·kᵀ·scale / c) + mask) in float32, times v.</summary>
     Tensor SoftCapped(Tensor q, Tensor k, Tensor v, Tensor mask, double cap)
     {
@@ -72,6 +88,7 @@ internal sealed class LlamaAttention : nn.Module
         return scores.softmax(-1, ScalarType.Float32).to_type(q.dtype).matmul(v);
     }
 
-    public IEnumerable<(string Name, Projection Projection)> Projections =>
-        [("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)];
+    public IEnumerable<(string Name, Projection Projection)> Projections => qkv_proj is not null
+        ? [("qkv_proj", qkv_proj), ("o_proj", o_proj)]
+        : [("q_proj", q_proj!), ("k_proj", k_proj!), ("v_proj", v_proj!), ("o_proj", o_proj)];
 }
