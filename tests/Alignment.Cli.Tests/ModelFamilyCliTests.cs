@@ -44,6 +44,8 @@ public sealed class ModelFamilyCliTests : CliFixture
     [InlineData("qwen3", false)]
     [InlineData("qwen3", true)]
     [InlineData("mistral", true)]
+    [InlineData("qwen2", false)]
+    [InlineData("gemma3_text", false)]
     [InlineData("gemma2", false)]
     [InlineData("gemma2", true)]
     [InlineData("gemma3_text", true)]
@@ -82,5 +84,21 @@ public sealed class ModelFamilyCliTests : CliFixture
 
         var (generated, _, generateError) = Run("generate", "--model", output, "--prompt", "hello", "--max-new-tokens", "4", "--temperature", "0");
         Assert.True(generated == 0, generateError);
+    }
+
+    [Theory]
+    [InlineData("gpt2")]
+    [InlineData("gemma2")] // soft-capped: SFT's NLL goes through the full logits
+    [InlineData("phi3")]
+    public void Sft_lowers_the_loss_of_each_family(string family)
+    {
+        string model = Folder(family), output = Path.Combine(_models.Root, $"{family}-sft");
+        string data = Data("sft.jsonl", """{"prompt": "hello", "completion": " world"}""", """{"prompt": "the", "completion": " hello world"}""");
+        var (code, _, error) = Run("sft", "--model", model, "--dataset", data, "--output", output, "--max-steps", "8", "--batch-size", "2",
+            "--learning-rate", "1e-2", "--seed", "1");
+        Assert.True(code == 0, error);
+        double[] losses = File.ReadAllLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!["loss"]!.GetValue<double>()).ToArray();
+        Assert.Equal(8, losses.Length);
+        Assert.True(losses[^1] < losses[0] * 0.8, $"{family}: {string.Join(", ", losses)}");
     }
 }

@@ -8,7 +8,8 @@ namespace Alignment.Models;
 
 /// <summary>
 /// A reward model: a Llama-family decoder and a <see cref="ScalarHead"/> read at the last real token, saved as a
-/// transformers <c>LlamaForSequenceClassification</c> folder (<c>model.*</c> and <c>score.weight</c>, one label).
+/// transformers <c>…ForSequenceClassification</c> folder of the family (<c>model.*</c> or GPT-2's <c>transformer.*</c>, and
+/// <c>score.weight</c>, one label).
 /// </summary>
 public sealed class RewardModel : IRewardModel, IDisposable
 {
@@ -71,7 +72,8 @@ public sealed class RewardModel : IRewardModel, IDisposable
             using var checkpoint = SafeTensorsCheckpoint.Open(folder);
             if (!checkpoint.Entries.TryGetValue("score.weight", out SafeTensorEntry? score) || score.Shape.Length != 2 || score.Shape[0] != 1)
                 throw new InvalidDataException($"'{folder}' has no [1, {config.HiddenSize}] score.weight: it is not a one-label reward model.");
-            checkpoint.LoadInto(backbone, new HashSet<string> { "score.weight", "lm_head.weight" });
+            checkpoint.LoadInto(backbone, new HashSet<string> { "score.weight", "lm_head.weight" },
+                optionalPrefix: config.ModelType == "gpt2" ? "transformer." : null);
             var head = new ScalarHead(config.HiddenSize, dtype: backbone.DType);
             using (no_grad())
             using (Tensor weight = checkpoint.Read("score.weight"))
@@ -128,10 +130,24 @@ public sealed class RewardModel : IRewardModel, IDisposable
         SafeTensorsCheckpoint.Save(folder, tensors);
         string configPath = Path.Combine(folder, "config.json");
         JsonObject config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
-        config["architectures"] = new JsonArray("LlamaForSequenceClassification");
+        config["architectures"] = new JsonArray(SequenceClassification(Backbone.Config.ModelType));
         config["num_labels"] = 1;
         File.WriteAllText(configPath, config.ToJsonString());
     }
+
+    /// <summary>transformers' sequence-classification class of a family (what <c>AutoModelForSequenceClassification</c> builds).</summary>
+    internal static string SequenceClassification(string modelType) => modelType switch
+    {
+        "gpt2" => "GPT2ForSequenceClassification",
+        "mistral" => "MistralForSequenceClassification",
+        "qwen2" => "Qwen2ForSequenceClassification",
+        "qwen3" => "Qwen3ForSequenceClassification",
+        "gemma" => "GemmaForSequenceClassification",
+        "gemma2" => "Gemma2ForSequenceClassification",
+        "gemma3_text" => "Gemma3TextForSequenceClassification",
+        "phi3" => "Phi3ForSequenceClassification",
+        _ => "LlamaForSequenceClassification",
+    };
 
     /// <inheritdoc />
     public void Dispose()

@@ -102,10 +102,14 @@ public sealed class SftAndRewardTrainerTests : IDisposable
         Assert.NotEqual(a.Head.Weight.data<float>().ToArray(), c.Head.Weight.data<float>().ToArray());
     }
 
-    [Fact]
-    public void The_reward_trainer_learns_to_rank_chosen_above_rejected_and_the_model_reloads()
+    [Theory]
+    [InlineData("llama", "LlamaForSequenceClassification")]
+    [InlineData("gpt2", "GPT2ForSequenceClassification")]
+    [InlineData("gemma2", "Gemma2ForSequenceClassification")]
+    [InlineData("phi3", "Phi3ForSequenceClassification")]
+    public void The_reward_trainer_learns_to_rank_chosen_above_rejected_and_the_model_reloads(string family, string architecture)
     {
-        using var reward = new RewardModel(TinyModels.Random(TinyModels.ConfigJson()), new ScalarHead(32, generator: new Generator(3)));
+        using var reward = new RewardModel(TinyModels.Random(LlamaForCausalLMTests.ConfigFor(family)), new ScalarHead(32, generator: new Generator(3)));
         var random = new Random(2);
         var pairs = Enumerable.Range(0, 8).Select(i =>
         {
@@ -126,5 +130,8 @@ public sealed class SftAndRewardTrainerTests : IDisposable
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
         Assert.Contains("score.weight", checkpoint.Entries.Keys);
         Assert.DoesNotContain("lm_head.weight", checkpoint.Entries.Keys);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
+        Assert.Equal(architecture, config["architectures"]![0]!.GetValue<string>());
+        Assert.Equal(family, config["model_type"]!.GetValue<string>());
     }
 }
