@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Alignment.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Alignment.Tests.Models;
@@ -9,17 +8,11 @@ namespace Alignment.Tests.Models;
 public sealed class Gpt2LoraTests : IDisposable
 {
     readonly TinyModels _models = new();
-    static readonly Tensor Ids = tensor(new long[] { 1, 5, 9, 13, 22, 40, 7 }).unsqueeze(0).DetachFromDisposeScope();
+    static readonly Tensor Ids = LoraAdaptersTests.Ids;
 
     public void Dispose() => _models.Dispose();
 
-    static void Randomize(LlamaForCausalLM model, long seed = 5)
-    {
-        torch.manual_seed(seed);
-        using var noGrad = no_grad();
-        foreach (var parameter in LoraAdapters.Parameters(model))
-            parameter.copy_(randn_like(parameter).mul(0.1));
-    }
+    static void Randomize(LlamaForCausalLM model) => LoraAdaptersTests.Randomize(model);
 
     [Fact]
     public void A_merged_conv1d_adapter_adds_the_transposed_update_and_computes_what_the_adapter_did()

@@ -7,11 +7,12 @@ namespace Alignment.Tests.Models;
 public sealed class LoraAdaptersTests : IDisposable
 {
     readonly TinyModels _models = new();
-    static readonly Tensor Ids = tensor(new long[] { 1, 5, 9, 13, 22, 40, 7 }).unsqueeze(0).DetachFromDisposeScope();
+    internal static readonly Tensor Ids = tensor(new long[] { 1, 5, 9, 13, 22, 40, 7 }).unsqueeze(0).DetachFromDisposeScope();
 
     public void Dispose() => _models.Dispose();
 
-    static void Randomize(LlamaForCausalLM model, long seed = 5)
+    /// <summary>Every adapter weight from N(0, 0.1²), so that adapters change the output.</summary>
+    internal static void Randomize(LlamaForCausalLM model, long seed = 5)
     {
         torch.manual_seed(seed);
         using var noGrad = no_grad();
