@@ -133,6 +133,7 @@ internal static class AlignCli
         root.Subcommands.Add(EvaluateCommand.Create(context));
         root.Subcommands.Add(EvaluatePairsCommand.Create(context));
         root.Subcommands.Add(ExportGgufCommand.Create(context));
+        root.Subcommands.Add(AnnotateCommand.Create(context));
         return root;
     }
 
