@@ -30,8 +30,8 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
     public required string Path { get; init; }
 
     /// <summary>
-    /// Opens the file, creating it with these settings when new. An existing file keeps its own mode and labels per
-    /// example; asking for others is refused.
+    /// Opens the file, creating it when new. Until items are imported, the mode and labels per example given here
+    /// replace the file's; afterwards the file keeps its own and asking for others is refused.
     /// </summary>
     /// <param name="path">The database file.</param>
     /// <param name="mode">Mode of a new store; null accepts the file's (pairwise for a new one).</param>
@@ -53,14 +53,17 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
                 rater_id INTEGER NOT NULL REFERENCES raters(id), choice TEXT NOT NULL, ratings TEXT, left_was_a INTEGER NOT NULL,
                 seconds REAL NOT NULL, UNIQUE (item_id, rater_id));
             """);
-        string? storedMode = Meta(db, "mode"), storedLabels = Meta(db, "labels_per_example");
-        if (storedMode is null)
+        if (Meta(db, "admin_token") is null)
+            Execute(db, "INSERT INTO meta VALUES ('mode', 'pairwise'), ('labels_per_example', '3'), ('admin_token', $t)", ("$t", NewToken()));
+        // Until items are imported the settings follow whoever names them (raters may be added before the first serve).
+        if (Query(db, "SELECT COUNT(*) FROM items", r => r.GetInt32(0))[0] == 0)
         {
-            storedMode = (mode ?? AnnotationMode.Pairwise).ToString().ToLowerInvariant();
-            storedLabels = (labelsPerExample ?? 3).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            Execute(db, "INSERT INTO meta VALUES ('mode', $m), ('labels_per_example', $l), ('admin_token', $t)",
-                ("$m", storedMode), ("$l", storedLabels), ("$t", NewToken()));
+            if (mode is { } newMode)
+                Execute(db, "UPDATE meta SET value = $v WHERE key = 'mode'", ("$v", newMode.ToString().ToLowerInvariant()));
+            if (labelsPerExample is { } newLabels)
+                Execute(db, "UPDATE meta SET value = $v WHERE key = 'labels_per_example'", ("$v", newLabels.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
+        string storedMode = Meta(db, "mode")!, storedLabels = Meta(db, "labels_per_example")!;
         var actualMode = Enum.Parse<AnnotationMode>(storedMode, ignoreCase: true);
         int actualLabels = int.Parse(storedLabels!, System.Globalization.CultureInfo.InvariantCulture);
         if (mode is { } wanted && wanted != actualMode)
