@@ -110,6 +110,40 @@ public sealed class BrowserTests : IDisposable
     }
 
     [ChromiumFact]
+    public async Task In_rating_mode_a_rater_scores_each_completion_1_to_5()
+    {
+        using var store = _work.Store(count: 2, labels: 1, mode: AnnotationMode.Rating);
+        Rater ann = store.AddRater("ann");
+        await using var server = await AnnotationServer.StartAsync(store, new AnnotationServerOptions { Port = 0 });
+        var (playwright, browser, page) = await Open();
+        try
+        {
+            await page.GotoAsync(server.RaterLink(ann));
+            await Ready(page);
+            long first = long.Parse((await page.GetAttributeAsync("body", "data-item"))!);
+            Assert.Equal(3, await page.Locator(".completion").CountAsync());
+            Assert.Equal(15, await page.Locator(".scores button").CountAsync());
+            await page.ClickAsync("#completion-0 button[data-score='5']");
+            await page.ClickAsync("#completion-1 button[data-score='2']");
+            await page.Keyboard.PressAsync("Enter"); // one completion unscored: refused in the page
+            Assert.Contains("Score every completion", await page.InnerTextAsync("#status"));
+            Assert.Empty(store.Votes());
+            await page.ClickAsync("#completion-2 button[data-score='4']");
+            await page.ClickAsync("#completion-1 button[data-score='3']"); // changing one's mind
+            await Press(page, "Enter");
+            StoredVote vote = store.Votes().Single();
+            Assert.Equal((first, "rated"), (vote.ItemId, vote.Choice));
+            Assert.Equal([5, 3, 4], vote.Ratings!);
+            Assert.NotEqual(first.ToString(), await page.GetAttributeAsync("body", "data-item"));
+        }
+        finally
+        {
+            await browser.DisposeAsync();
+            playwright.Dispose();
+        }
+    }
+
+    [ChromiumFact]
     public async Task The_dashboard_shows_kappa_worked_out_by_hand_and_refuses_without_the_admin_token()
     {
         using var store = _work.Store(count: 10, labels: 2);
