@@ -24,12 +24,13 @@ public sealed class BrowserTests : IDisposable
     /// <summary>Where screenshots go: $ALIGNMENT_SCREENSHOTS (the README's images are made so), else the temp folder.</summary>
     string Screenshot(string name) => Path.Combine(Environment.GetEnvironmentVariable("ALIGNMENT_SCREENSHOTS") ?? _work.Root, name);
 
-    static async Task<(IPlaywright, IBrowser, IPage)> Open()
+    /// <summary>Runs <paramref name="act"/> on a fresh page of headless Chromium, closed afterwards.</summary>
+    static async Task InBrowser(Func<IPage, Task> act)
     {
-        IPlaywright playwright = await Playwright.CreateAsync();
-        IBrowser browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumFactAttribute.Executable, Headless = true, Args = ["--no-sandbox"] });
+        using IPlaywright playwright = await Playwright.CreateAsync();
+        await using IBrowser browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumFactAttribute.Executable, Headless = true, Args = ["--no-sandbox"] });
         IPage page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1200, Height = 760 } });
-        return (playwright, browser, page);
+        await act(page);
     }
 
     static async Task Ready(IPage page) => await page.WaitForSelectorAsync("body[data-ready='true']", new() { Timeout = 15_000 });
@@ -70,8 +71,7 @@ public sealed class BrowserTests : IDisposable
         store.Import(CandidateReader.Read(input, AnnotationMode.Pairwise));
         Rater ann = store.AddRater("ann");
         await using var server = await AnnotationServer.StartAsync(store, new AnnotationServerOptions { Port = 0 });
-        var (playwright, browser, page) = await Open();
-        try
+        await InBrowser(async page =>
         {
             await page.GotoAsync(server.RaterLink(ann));
             await Ready(page);
@@ -101,12 +101,7 @@ public sealed class BrowserTests : IDisposable
             Assert.Equal("3 / 3", await page.InnerTextAsync("#count"));
             var votes = store.Votes().Select(v => v.Choice).ToList();
             Assert.Equal([Letter(first.Right), "tie", "skip"], votes);
-        }
-        finally
-        {
-            await browser.DisposeAsync();
-            playwright.Dispose();
-        }
+        });
     }
 
     [ChromiumFact]
@@ -115,8 +110,7 @@ public sealed class BrowserTests : IDisposable
         using var store = _work.Store(count: 2, labels: 1, mode: AnnotationMode.Rating);
         Rater ann = store.AddRater("ann");
         await using var server = await AnnotationServer.StartAsync(store, new AnnotationServerOptions { Port = 0 });
-        var (playwright, browser, page) = await Open();
-        try
+        await InBrowser(async page =>
         {
             await page.GotoAsync(server.RaterLink(ann));
             await Ready(page);
@@ -135,12 +129,7 @@ public sealed class BrowserTests : IDisposable
             Assert.Equal((first, "rated"), (vote.ItemId, vote.Choice));
             Assert.Equal([5, 3, 4], vote.Ratings!);
             Assert.NotEqual(first.ToString(), await page.GetAttributeAsync("body", "data-item"));
-        }
-        finally
-        {
-            await browser.DisposeAsync();
-            playwright.Dispose();
-        }
+        });
     }
 
     [ChromiumFact]
@@ -157,8 +146,7 @@ public sealed class BrowserTests : IDisposable
             store.Vote(bob, new StoredVote(i + 1, bob.Id, labels[i].Item2, null, i % 2 == 0, 3));
         }
         await using var server = await AnnotationServer.StartAsync(store, new AnnotationServerOptions { Port = 0 });
-        var (playwright, browser, page) = await Open();
-        try
+        await InBrowser(async page =>
         {
             await page.GotoAsync($"{server.Address}dashboard");
             await Ready(page);
@@ -174,11 +162,6 @@ public sealed class BrowserTests : IDisposable
             // A was on ann's left every time and she picked a 6 times of 10; her seconds 2…11 have median 6.5.
             Assert.Equal(["ann", "10", "0", "0", "0.600", "6.500"], await page.Locator("#raters tr").Nth(1).Locator("td").AllInnerTextsAsync());
             await page.ScreenshotAsync(new() { Path = Screenshot("annotation-dashboard.png"), FullPage = true });
-        }
-        finally
-        {
-            await browser.DisposeAsync();
-            playwright.Dispose();
-        }
+        });
     }
 }
