@@ -186,7 +186,7 @@ public sealed class AnnotationServer : IAsyncDisposable
                 return null;
             scores.Add(score);
         }
-        Candidate? item = store.Items().FirstOrDefault(i => i.Id == itemId);
+        Candidate? item = store.Item(itemId);
         return item is null || item.Completions.Count != scores.Count ? null : new StoredVote(itemId, rater.Id, "rated", scores, true, seconds);
     }
 }

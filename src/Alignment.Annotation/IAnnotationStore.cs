@@ -23,6 +23,9 @@ public interface IAnnotationStore : IDisposable
     /// <summary>Every item, by id.</summary>
     IReadOnlyList<Candidate> Items();
 
+    /// <summary>The item with this id, or null.</summary>
+    Candidate? Item(long id);
+
     /// <summary>Creates a rater with a fresh secret token.</summary>
     /// <exception cref="ArgumentException">The name is empty or taken.</exception>
     Rater AddRater(string name);

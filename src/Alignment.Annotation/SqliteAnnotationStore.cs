@@ -104,6 +104,13 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
     }
 
     /// <inheritdoc />
+    public Candidate? Item(long id)
+    {
+        using var db = Connect();
+        return Query(db, "SELECT id, line, prompt, completions FROM items WHERE id = $id", ReadItem, ("$id", id)).FirstOrDefault();
+    }
+
+    /// <inheritdoc />
     public Rater AddRater(string name)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Any(c => !(char.IsLetterOrDigit(c) || c is '-' or '_' or '.')))
@@ -143,7 +150,7 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
               AND (SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.choice <> 'skip') < $n
             ORDER BY (i.id + $r * 7919) % ((SELECT COUNT(*) FROM items) + 1), i.id LIMIT 1
             """, r => (long?)r.GetInt64(0), ("$r", rater.Id), ("$n", LabelsPerExample)).FirstOrDefault();
-        return id is null ? null : Query(db, "SELECT id, line, prompt, completions FROM items WHERE id = $id", ReadItem, ("$id", id.Value))[0];
+        return id is null ? null : Item(id.Value);
     }
 
     /// <inheritdoc />
