@@ -22,11 +22,11 @@ public sealed record ModelLoadOptions
 /// <summary>
 /// A causal decoder that computes what Hugging Face transformers' <c>…ForCausalLM</c> of its family computes, with the
 /// same parameter names, loaded from and saved to Hugging Face model folders: the Llama family (Llama 2/3, Mistral,
-/// Qwen2/2.5/3, SmolLM, TinyLlama) and GPT-2. <see cref="DecoderConfig.ModelType"/> picks the family.
+/// Qwen2/2.5/3, SmolLM, TinyLlama), Gemma 1/2/3 (text), Phi-3/3.5 and GPT-2. <see cref="DecoderConfig.ModelType"/> picks the family.
 /// </summary>
 public sealed class LlamaForCausalLM : nn.Module, ICausalLM
 {
-    private readonly DecoderBackbone _backbone; // "model" (Llama family) or "transformer" (GPT-2)
+    private readonly DecoderBackbone _backbone; // "model" (Llama, Gemma, Phi-3) or "transformer" (GPT-2)
     private readonly Projection? _lmHead;       // "lm_head", absent when tied
 
     /// <summary>Files of a model folder, besides the weights and config.json, that travel with a saved model.</summary>
