@@ -144,16 +144,7 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
         try
         {
             using (SafeTensorsCheckpoint checkpoint = SafeTensorsCheckpoint.Open(folder))
-            {
-                var ignorable = new HashSet<string>(StringComparer.Ordinal);
-                if (config.TieWordEmbeddings)
-                    ignorable.Add("lm_head.weight"); // some tied checkpoints store the copy anyway
-                foreach (string name in checkpoint.Entries.Keys.Where(n => n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
-                             || config.ModelType == "gpt2" && (n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal))))
-                    ignorable.Add(name);             // buffers older checkpoints saved: rotary frequencies, GPT-2's causal masks
-                // GPT-2 checkpoints saved from the base model (OpenAI's own gpt2) name tensors without "transformer.".
-                checkpoint.LoadInto(model, ignorable, optionalPrefix: config.ModelType == "gpt2" ? "transformer." : null);
-            }
+                model.LoadWeights(checkpoint);
             if (options?.Device is { } device)
                 model.to(device);
             model.SourceFolder = Path.GetFullPath(folder);
@@ -165,6 +156,24 @@ public sealed class LlamaForCausalLM : nn.Module, ICausalLM
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Copies a checkpoint's weights into this model. Tolerated as transformers tolerates them: a tied model's stored
+    /// <c>lm_head.weight</c>, buffers older checkpoints saved (rotary frequencies, GPT-2's causal masks), GPT-2 names
+    /// without <c>transformer.</c> (OpenAI's own checkpoint), and <paramref name="alsoIgnored"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Tensors are missing, unexpected or of the wrong shape (every one listed).</exception>
+    internal void LoadWeights(SafeTensorsCheckpoint checkpoint, params string[] alsoIgnored)
+    {
+        bool gpt2 = Config.ModelType == "gpt2";
+        var ignorable = new HashSet<string>(alsoIgnored, StringComparer.Ordinal);
+        if (Config.TieWordEmbeddings)
+            ignorable.Add("lm_head.weight"); // some tied checkpoints store the copy anyway
+        foreach (string name in checkpoint.Entries.Keys.Where(n => n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
+                     || gpt2 && (n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal))))
+            ignorable.Add(name);
+        checkpoint.LoadInto(this, ignorable, optionalPrefix: gpt2 ? "transformer." : null);
     }
 
     /// <summary>

@@ -72,8 +72,7 @@ public sealed class RewardModel : IRewardModel, IDisposable
             using var checkpoint = SafeTensorsCheckpoint.Open(folder);
             if (!checkpoint.Entries.TryGetValue("score.weight", out SafeTensorEntry? score) || score.Shape.Length != 2 || score.Shape[0] != 1)
                 throw new InvalidDataException($"'{folder}' has no [1, {config.HiddenSize}] score.weight: it is not a one-label reward model.");
-            checkpoint.LoadInto(backbone, new HashSet<string> { "score.weight", "lm_head.weight" },
-                optionalPrefix: config.ModelType == "gpt2" ? "transformer." : null);
+            backbone.LoadWeights(checkpoint, "score.weight");
             var head = new ScalarHead(config.HiddenSize, dtype: backbone.DType);
             using (no_grad())
             using (Tensor weight = checkpoint.Read("score.weight"))
