@@ -49,9 +49,12 @@ internal static class PeakNativeMemory
     }
 
     /// <summary>Hands freed heap pages back (<c>malloc_trim</c>), resets the peak mark to the current RSS, and returns that RSS in bytes.</summary>
-    public static long ResetPeak()
+    public static long ResetPeak() => ResetPeak(trim: true);
+
+    public static long ResetPeak(bool trim)
     {
-        MallocTrim(0);
+        if (trim)
+            MallocTrim(0);
         File.WriteAllText("/proc/self/clear_refs", "5");
         return StatusKilobytes("VmRSS") * 1024;
     }

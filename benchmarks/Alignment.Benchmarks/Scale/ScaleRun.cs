@@ -163,7 +163,7 @@ internal static class ScaleRun
 
         public void Reset()
         {
-            PeakNativeMemory.ResetPeak();
+            PeakNativeMemory.ResetPeak(trim: false); // the trainer hands freed pages back itself; trimming here would hide it if it did not
             _clock.Restart();
         }
 

@@ -9,7 +9,10 @@ namespace Alignment.Native;
 /// </summary>
 /// <remarks>
 /// TorchSharp reports a failed native load as a bare <see cref="TypeInitializationException"/>. Call
-/// <see cref="EnsureLoaded"/> before the first tensor operation to get the loader's own message instead.
+/// <see cref="EnsureLoaded"/> before the first tensor operation to get the loader's own message instead. On Linux it
+/// also asks LibTorch to advise transparent huge pages for CPU tensors of 2 MiB and more (<c>THP_MEM_ALLOC_ENABLE=1</c>,
+/// unless the environment sets it already: <c>THP_MEM_ALLOC_ENABLE=0</c> keeps LibTorch's default), which only takes
+/// effect when it runs before the first tensor is made — every model constructor and the <c>align</c> tool call it.
 /// </remarks>
 public static class TorchRuntime
 {
@@ -56,6 +59,7 @@ public static class TorchRuntime
         try
         {
             WeakenUnneededVersionNeeds(BridgeCandidates(AppContext.BaseDirectory));
+            NativeHeap.AdviseHugePages(); // before LibTorch's first allocation, which reads it
             torch.InitializeDeviceType(DeviceType.CPU);
             return null;
         }

@@ -13,7 +13,8 @@ namespace Alignment.Training;
 /// </summary>
 /// <remarks>
 /// Every update runs in place and inside one dispose scope, and every scalar operand is created once per update and
-/// disposed: no native handle waits for the garbage collector. The moments are float32 whatever the parameter's dtype (float64 for a float64 parameter);
+/// disposed: no native handle waits for the garbage collector. Parameters are updated a slice at a time with one
+/// scratch buffer for the denominator, so an update allocates nothing as large as a parameter. The moments are float32 whatever the parameter's dtype (float64 for a float64 parameter);
 /// a bfloat16 or float16 parameter also gets a float32 master copy that the update is applied to and that is copied
 /// back into the parameter afterwards, so updates smaller than the half type's resolution accumulate instead of being
 /// rounded away. Gradients are released (set to none, as PyTorch's <c>zero_grad</c> does by default) after each update.
@@ -23,15 +24,34 @@ internal sealed class AdamW : IDisposable
     const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
     const string StepKey = "step.", AverageKey = "exp_avg.", SquareKey = "exp_avg_sq.", MasterKey = "master.";
 
+    /// <summary>
+    /// Elements updated at a time on CPU: a slice of the parameter, its gradient, both moments and the scratch
+    /// denominator stay in cache across the update's passes (measured: the 4-layer scale benchmark's 45M-parameter
+    /// update went from 0.36 to ~0.1 s), and no temporary as large as a parameter is allocated.
+    /// </summary>
+    internal const long CpuSliceElements = 1 << 18;
+
+    /// <summary>Elsewhere (GPU): few slices, so that the kernel launches stay few; the scratch buffer is 64 MiB of float32.</summary>
+    internal const long DeviceSliceElements = 1 << 24;
+
     readonly Slot[] _slots;
     readonly double _weightDecay;
+    readonly long _sliceElements;
+    readonly Dictionary<(ScalarType, string), Tensor> _scratch = [];
     readonly Scalar _beta1 = Beta1.ToScalar(), _beta2 = Beta2.ToScalar(), _oneMinusBeta1 = (1 - Beta1).ToScalar(),
         _oneMinusBeta2 = (1 - Beta2).ToScalar(), _epsilon = Epsilon.ToScalar();
 
-    public AdamW(IReadOnlyList<(string Name, Parameter Parameter)> trainable, double learningRate, double weightDecay)
+    /// <param name="trainable">The parameters to update, by name (the names key the saved state).</param>
+    /// <param name="learningRate">The first update's learning rate.</param>
+    /// <param name="weightDecay">Decoupled weight decay λ.</param>
+    /// <param name="sliceElements">Elements updated at a time; by default <see cref="CpuSliceElements"/> on CPU and
+    /// <see cref="DeviceSliceElements"/> elsewhere.</param>
+    public AdamW(IReadOnlyList<(string Name, Parameter Parameter)> trainable, double learningRate, double weightDecay, long? sliceElements = null)
     {
         LearningRate = learningRate;
         _weightDecay = weightDecay;
+        _sliceElements = sliceElements ?? (trainable.Count > 0 && trainable[0].Parameter.device.type != DeviceType.CPU ? DeviceSliceElements : CpuSliceElements);
+        ArgumentOutOfRangeException.ThrowIfLessThan(_sliceElements, 1, nameof(sliceElements));
         using var noGrad = no_grad();
         _slots = trainable.Select(t => new Slot(t.Name, t.Parameter)).ToArray();
     }
@@ -53,19 +73,58 @@ internal sealed class AdamW : IDisposable
             if (slot.Parameter.grad is not { } gradient)
                 continue;
             slot.Step++;
-            Tensor target = slot.Master ?? slot.Parameter;
-            Tensor g = gradient.dtype == target.dtype ? gradient : gradient.to_type(target.dtype);
-            if (_weightDecay != 0)
-                target.mul_(decay);
-            slot.Average.mul_(_beta1).add_(g, _oneMinusBeta1);
-            slot.Square.mul_(_beta2).addcmul_(g, g, _oneMinusBeta2);
             double correction1 = 1 - Math.Pow(Beta1, slot.Step), correction2 = 1 - Math.Pow(Beta2, slot.Step);
             using Scalar root = Math.Sqrt(correction2).ToScalar(), stepSize = (-LearningRate / correction1).ToScalar();
-            Tensor denominator = slot.Square.sqrt().div_(root).add_(_epsilon);
-            target.addcdiv_(slot.Average, denominator, stepSize);
-            if (slot.Master is not null)
-                slot.Parameter.copy_(slot.Master);
+            Tensor target = slot.Master ?? slot.Parameter;
+            var update = new Update(decay, root, stepSize);
+            if (!target.is_contiguous() || !gradient.is_contiguous() || !slot.Parameter.is_contiguous())
+            {
+                Apply(update, target, gradient, slot.Average, slot.Square, slot.Master is null ? null : slot.Parameter, scratch: null);
+                continue;
+            }
+            long count = target.numel();
+            Tensor scratch = ScratchFor(target);
+            for (long start = 0; start < count; start += _sliceElements)
+            {
+                using var inner = NewDisposeScope();
+                long length = Math.Min(_sliceElements, count - start);
+                Tensor Slice(Tensor t) => t.view(-1).narrow(0, start, length);
+                Apply(update, Slice(target), Slice(gradient), Slice(slot.Average), Slice(slot.Square),
+                    slot.Master is null ? null : Slice(slot.Parameter), scratch.narrow(0, 0, length));
+            }
         }
+    }
+
+    /// <summary>The per-slot scalars of one update.</summary>
+    readonly record struct Update(Scalar Decay, Scalar Root, Scalar StepSize);
+
+    /// <summary>
+    /// The update of matching pieces of a parameter (its master copy when it has one), gradient and moments, in place; the
+    /// denominator is formed in <paramref name="scratch"/> (a fresh tensor when null), and <paramref name="halfParameter"/>
+    /// receives the master copy's new values.
+    /// </summary>
+    void Apply(Update update, Tensor target, Tensor gradient, Tensor average, Tensor square, Tensor? halfParameter, Tensor? scratch)
+    {
+        Tensor g = gradient.dtype == target.dtype ? gradient : gradient.to_type(target.dtype);
+        if (_weightDecay != 0)
+            target.mul_(update.Decay);
+        average.mul_(_beta1).add_(g, _oneMinusBeta1);
+        square.mul_(_beta2).addcmul_(g, g, _oneMinusBeta2);
+        Tensor denominator = (scratch is null ? square.sqrt() : scratch.copy_(square).sqrt_()).div_(update.Root).add_(_epsilon);
+        target.addcdiv_(average, denominator, update.StepSize);
+        halfParameter?.copy_(target);
+    }
+
+    /// <summary>The optimizer's one scratch buffer for <paramref name="target"/>'s dtype and device, made at the first need.</summary>
+    Tensor ScratchFor(Tensor target)
+    {
+        var key = (target.dtype, target.device.ToString());
+        if (!_scratch.TryGetValue(key, out Tensor? scratch))
+        {
+            long largest = _slots.Max(s => s.Average.numel());
+            _scratch[key] = scratch = empty(Math.Min(_sliceElements, largest), target.dtype, target.device).DetachFromDisposeScope();
+        }
+        return scratch;
     }
 
     /// <summary>Releases every gradient (the next backward pass allocates them again).</summary>
@@ -130,6 +189,8 @@ internal sealed class AdamW : IDisposable
     {
         foreach (Slot slot in _slots)
             slot.Dispose();
+        foreach (Tensor scratch in _scratch.Values)
+            scratch.Dispose();
         foreach (Scalar scalar in new[] { _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2, _epsilon })
             scalar.Dispose();
     }

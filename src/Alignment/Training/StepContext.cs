@@ -55,7 +55,8 @@ internal sealed partial class StepContext
     /// rank (a micro-batch of one item each, by default, weighs micro-batches equally), each micro-batch back-propagated
     /// in its own dispose scope. Then the ranks' gradients are combined, clipped, and the optimizer steps. A NaN/∞ loss
     /// (on any rank) or gradient norm leaves the weights untouched: it throws <see cref="NonFiniteLossException"/>, or
-    /// with <see cref="TrainingOptions.SkipNonFiniteSteps"/> logs a warning and returns false.
+    /// with <see cref="TrainingOptions.SkipNonFiniteSteps"/> logs a warning and returns false. After the update the heap's
+    /// freed pages go back to the system (<see cref="Native.NativeHeap.ReleaseFreed"/>).
     /// </summary>
     public bool Apply(IReadOnlyList<MicroBatch> microBatches)
     {
@@ -115,6 +116,7 @@ internal sealed partial class StepContext
         if (problem is null)
             _optimizer.Step();
         _optimizer.ZeroGrad();
+        Native.NativeHeap.ReleaseFreed(); // what the step freed leaves the process: memory between steps is what is live
         if (problem is not null)
         {
             if (!_options.SkipNonFiniteSteps)

@@ -35,6 +35,51 @@ public sealed class AdamWTests
         }
     }
 
+    [Theory]
+    [InlineData(5)]  // 12 elements in slices of 5, 5 and 2
+    [InlineData(1)]
+    [InlineData(64)] // one slice larger than the parameter
+    public void Updates_in_slices_equal_torch_optim_AdamW_whole_parameters_and_a_transposed_gradient(long slice)
+    {
+        using var ours = new Parameter(linspace(-1, 1, 12, dtype: ScalarType.Float32).reshape(3, 4));
+        using var bias = new Parameter(linspace(0.5, 1, 3, dtype: ScalarType.Float32));
+        using var theirs = new Parameter(ours.detach().clone());
+        using var theirBias = new Parameter(bias.detach().clone());
+        using var optimizer = new AdamW([("w", ours), ("b", bias)], learningRate: 0.05, weightDecay: 0.1, sliceElements: slice);
+        using var reference = optim.AdamW([theirs, theirBias], lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1);
+        for (int step = 0; step < 5; step++)
+        {
+            using Tensor gradient = GradientAt(step, [3, 4]).to_type(ScalarType.Float32);
+            // Every other step the gradient is a transposed view (not contiguous): the whole-tensor path takes it.
+            ours.grad = step % 2 == 0 ? gradient.clone() : gradient.t().contiguous().t();
+            theirs.grad = gradient.clone();
+            bias.grad = GradientAt(step + 7, [3]).to_type(ScalarType.Float32);
+            theirBias.grad = bias.grad.clone();
+            optimizer.Step();
+            reference.step();
+            optimizer.ZeroGrad();
+            Assert.True(ours.allclose(theirs, rtol: 1e-6, atol: 1e-7), $"weight, step {step}");
+            Assert.True(bias.allclose(theirBias, rtol: 1e-6, atol: 1e-7), $"bias, step {step}");
+        }
+    }
+
+    [Fact]
+    public void A_bfloat16_parameter_updated_in_slices_equals_the_whole_update()
+    {
+        using var sliced = new Parameter(linspace(-1, 1, 10, dtype: ScalarType.BFloat16));
+        using var whole = new Parameter(sliced.detach().clone());
+        using var a = new AdamW([("w", sliced)], 0.01, 0.1, sliceElements: 3);
+        using var b = new AdamW([("w", whole)], 0.01, 0.1, sliceElements: 1 << 20);
+        for (int step = 0; step < 4; step++)
+        {
+            sliced.grad = GradientAt(step, [10]).to_type(ScalarType.BFloat16);
+            whole.grad = sliced.grad.clone();
+            a.Step();
+            b.Step();
+        }
+        Assert.True(sliced.to_type(ScalarType.Float32).equal(whole.to_type(ScalarType.Float32)).all().item<bool>());
+    }
+
     [Fact]
     public void Updates_equal_the_formula_worked_in_double()
     {
