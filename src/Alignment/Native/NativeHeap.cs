@@ -8,9 +8,10 @@ namespace Alignment.Native;
 /// </summary>
 /// <remarks>
 /// Measured on the 4-layer DPO step of the scale benchmark (2-core AVX2 VM, transparent huge pages in <c>madvise</c>
-/// mode): huge pages take a step from 4.4 to 3.4 s, most of it page faults of freshly allocated activations and logit
-/// chunks. Without handing freed memory back, glibc keeps what a step freed and resident memory grows step after step
-/// (1.25× → 1.5× the analytic budget over five steps); handing it back keeps it flat at the budget's measure.
+/// mode): with freed pages handed back each step, a step took 4.4–4.6 s with 4 KiB pages and 3.4–3.7 s with huge pages,
+/// the difference being page faults of freshly allocated activations and logit chunks. Without handing freed memory
+/// back, glibc keeps what a step freed and resident memory grew step after step (1.20× → 1.50× the analytic budget
+/// over five steps); handed back, it stays flat.
 /// </remarks>
 internal static class NativeHeap
 {

@@ -32,10 +32,10 @@ public sealed class NativeHeapTests
         Assert.Equal("1", Heap.NativeVariable(Heap.HugePagesVariable));
         if (!File.Exists("/sys/kernel/mm/transparent_hugepage/enabled"))
             return; // a kernel without transparent huge pages refuses the advice
-        using Tensor large = zeros(3 << 20, ScalarType.Float32); // 12 MiB: past LibTorch's 2 MiB threshold
-        using Tensor small = zeros(1 << 10, ScalarType.Float32);  // 4 KiB: below it
+        // 12 MiB: past LibTorch's 2 MiB threshold. (No check that a small tensor lacks the advice: it may reuse heap
+        // pages a freed large tensor had advised.)
+        using Tensor large = zeros(3 << 20, ScalarType.Float32);
         Assert.Contains("hg", FlagsOfMapping(large.storage<float>().data_ptr()));
-        Assert.DoesNotContain("hg", FlagsOfMapping(small.storage<float>().data_ptr()));
     }
 
     [Fact]
