@@ -14,9 +14,6 @@ internal static class NativeHeap
     [DllImport("libc", EntryPoint = "mallinfo2")]
     static extern MallInfo2 MallocInfo();
 
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
-
     /// <summary>Bytes in use: small blocks from the arenas plus large ones mapped on their own.</summary>
     public static long InUse()
     {
@@ -25,5 +22,5 @@ internal static class NativeHeap
     }
 
     /// <summary>Hands freed pages back to the system, so that resident memory shows what is in use.</summary>
-    public static void Trim() => MallocTrim(0);
+    public static void Trim() => Alignment.Native.NativeHeap.ReleaseFreed();
 }
