@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Reports;
@@ -48,13 +47,14 @@ internal static class PeakNativeMemory
         return PeakBytes() - baseline;
     }
 
-    /// <summary>Hands freed heap pages back (<c>malloc_trim</c>), resets the peak mark to the current RSS, and returns that RSS in bytes.</summary>
-    public static long ResetPeak() => ResetPeak(trim: true);
-
-    public static long ResetPeak(bool trim)
+    /// <summary>
+    /// Hands freed heap pages back (<c>malloc_trim</c>, unless <paramref name="trim"/> is false), resets the peak mark to
+    /// the current RSS, and returns that RSS in bytes.
+    /// </summary>
+    public static long ResetPeak(bool trim = true)
     {
         if (trim)
-            MallocTrim(0);
+            Alignment.Native.NativeHeap.ReleaseFreed();
         File.WriteAllText("/proc/self/clear_refs", "5");
         return StatusKilobytes("VmRSS") * 1024;
     }
@@ -89,9 +89,6 @@ internal static class PeakNativeMemory
         Match match = Regex.Match(File.ReadAllText("/proc/self/status"), field + @":\s+(\d+) kB");
         return match.Success ? long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
     }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
 }
 
 /// <summary>Shows the peak native memory each benchmark case added, as recorded by its own process.</summary>
