@@ -139,15 +139,22 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
         return RaterNamed(db, name);
     }
 
+    /// <summary>
+    /// Items <c>i</c> rater <c>$r</c> may still label: not voted on by them (a skip counts as their vote) and short of
+    /// <c>$n</c> labels (skips are not labels).
+    /// </summary>
+    const string OpenToRater = """
+        NOT EXISTS (SELECT 1 FROM votes v WHERE v.item_id = i.id AND v.rater_id = $r)
+          AND (SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.choice <> 'skip') < $n
+        """;
+
     /// <inheritdoc />
     public Candidate? Next(Rater rater)
     {
         using var db = Connect();
         // Each rater walks the items from an offset of their own, so that raters working at once rarely meet on one item.
         long? id = Query(db, $"""
-            SELECT i.id FROM items i
-            WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.item_id = i.id AND v.rater_id = $r)
-              AND (SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.choice <> 'skip') < $n
+            SELECT i.id FROM items i WHERE {OpenToRater}
             ORDER BY (i.id + $r * 7919) % ((SELECT COUNT(*) FROM items) + 1), i.id LIMIT 1
             """, r => (long?)r.GetInt64(0), ("$r", rater.Id), ("$n", LabelsPerExample)).FirstOrDefault();
         return id is null ? null : Item(id.Value);
@@ -158,11 +165,7 @@ public sealed class SqliteAnnotationStore : IAnnotationStore
     {
         using var db = Connect();
         int done = Query(db, "SELECT COUNT(*) FROM votes WHERE rater_id = $r", r => r.GetInt32(0), ("$r", rater.Id))[0];
-        int remaining = Query(db, """
-            SELECT COUNT(*) FROM items i
-            WHERE NOT EXISTS (SELECT 1 FROM votes v WHERE v.item_id = i.id AND v.rater_id = $r)
-              AND (SELECT COUNT(*) FROM votes v WHERE v.item_id = i.id AND v.choice <> 'skip') < $n
-            """, r => r.GetInt32(0), ("$r", rater.Id), ("$n", LabelsPerExample))[0];
+        int remaining = Query(db, $"SELECT COUNT(*) FROM items i WHERE {OpenToRater}", r => r.GetInt32(0), ("$r", rater.Id), ("$n", LabelsPerExample))[0];
         return (done, remaining);
     }
 
