@@ -73,9 +73,8 @@ public sealed class AnnotationServer : IAsyncDisposable
 
         app.MapGet("/api/raters/{name}/next", (string name, HttpRequest request) =>
         {
-            if (Authorize(store, name, request) is { } refusal)
+            if (Authorize(store, name, request, out Rater rater) is { } refusal)
                 return refusal;
-            Rater rater = store.RaterNamed(name)!;
             Candidate? item = store.Next(rater);
             var (done, remaining) = store.Progress(rater);
             var body = new JsonObject { ["mode"] = store.Mode.ToString().ToLowerInvariant(), ["done"] = done, ["remaining"] = remaining };
@@ -96,9 +95,8 @@ public sealed class AnnotationServer : IAsyncDisposable
 
         app.MapPost("/api/raters/{name}/votes", async (string name, HttpRequest request) =>
         {
-            if (Authorize(store, name, request) is { } refusal)
+            if (Authorize(store, name, request, out Rater rater) is { } refusal)
                 return refusal;
-            Rater rater = store.RaterNamed(name)!;
             JsonObject? body;
             try
             {
@@ -126,9 +124,9 @@ public sealed class AnnotationServer : IAsyncDisposable
 
         app.MapPost("/api/raters/{name}/undo", (string name, HttpRequest request) =>
         {
-            if (Authorize(store, name, request) is { } refusal)
+            if (Authorize(store, name, request, out Rater rater) is { } refusal)
                 return refusal;
-            return store.Undo(store.RaterNamed(name)!) is { } item ? Results.Ok(new { itemId = item }) : Results.NotFound(new { outcome = "nothing to undo" });
+            return store.Undo(rater) is { } item ? Results.Ok(new { itemId = item }) : Results.NotFound(new { outcome = "nothing to undo" });
         });
 
         app.MapGet("/api/dashboard", (HttpRequest request) =>
@@ -143,13 +141,16 @@ public sealed class AnnotationServer : IAsyncDisposable
 
     static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    /// <summary>401 without a bearer token, 403 when it is not this rater's.</summary>
-    static IResult? Authorize(IAnnotationStore store, string name, HttpRequest request)
+    /// <summary>401 without a bearer token, 403 when it is not this rater's; null (and the rater) when it is.</summary>
+    static IResult? Authorize(IAnnotationStore store, string name, HttpRequest request, out Rater rater)
     {
+        rater = null!;
         if (Bearer(request) is not { } token)
             return Results.Unauthorized();
-        Rater? rater = store.RaterNamed(name);
-        return rater is not null && Same(token, rater.Token) ? null : Results.StatusCode(StatusCodes.Status403Forbidden);
+        if (store.RaterNamed(name) is not { } named || !Same(token, named.Token))
+            return Results.StatusCode(StatusCodes.Status403Forbidden);
+        rater = named;
+        return null;
     }
 
     static string? Bearer(HttpRequest request) =>
